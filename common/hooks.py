@@ -1,0 +1,116 @@
+"""The harness's side of the training loop: what a suite reports while it trains.
+
+Every suite calls the same four methods from its framework's own callback mechanism (a Keras
+Callback, a Lightning Callback, Ignite events, a fastai Callback, or plain lines in a loop), so
+the harness can time training alone, record per-epoch history, and stop a run early.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class TrainingClock:
+    """perf_counter that stands still while paused: validation inside fit is not training time.
+
+    An instance is a zero-argument timer, so pytest-benchmark can time with it
+    (`--benchmark-timer common.hooks.training_clock`).
+    """
+
+    def __init__(self) -> None:
+        self.paused_seconds = 0.0
+        self._paused_at: float | None = None
+
+    def __call__(self) -> float:
+        now = time.perf_counter()
+        pending = now - self._paused_at if self._paused_at is not None else 0.0
+        return now - self.paused_seconds - pending
+
+    def pause(self) -> None:
+        if self._paused_at is None:
+            self._paused_at = time.perf_counter()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self.paused_seconds += time.perf_counter() - self._paused_at
+            self._paused_at = None
+
+
+training_clock = TrainingClock()
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class TrainingHooks:
+    """Passed to a suite's train(); collects what it reports.
+
+    target_accuracy: stop after the first epoch whose test accuracy reaches it.
+    record_steps: keep every step's loss (for the equivalence tests; off in benchmarks).
+    log: where to write one line per epoch (None: silent).
+    """
+
+    epochs: int
+    clock: TrainingClock = field(default_factory=lambda: training_clock)
+    target_accuracy: float | None = None
+    record_steps: bool = False
+    log: Callable[[str], None] | None = None
+    history: list[dict] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
+    steps: int = 0
+
+    def __post_init__(self) -> None:
+        self._epoch_started = self.clock()
+        self._eval_started = 0.0
+        self._eval_seconds = 0.0
+
+    def batch_end(self, loss) -> None:
+        """After each optimizer step, with that step's loss (a float or a 0-d tensor)."""
+        self.steps += 1
+        if self.record_steps:
+            self.step_losses.append(float(loss))
+
+    def validation_start(self) -> None:
+        self.clock.pause()
+        self._eval_started = time.perf_counter()
+
+    def validation_end(self) -> None:
+        self._eval_seconds += time.perf_counter() - self._eval_started
+        self.clock.resume()
+
+    def epoch_end(self, epoch: int, train_loss: float, test_accuracy: float) -> bool:
+        """After each epoch's evaluation. epoch counts from 1. Returns True when training should
+        stop (the target accuracy was reached)."""
+        now = self.clock()
+        train_loss, test_accuracy = float(train_loss), float(test_accuracy)
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(f"training loss is {train_loss} after epoch {epoch}")
+        self.history.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "test_accuracy": test_accuracy,
+                "train_seconds": now - self._epoch_started,
+                "eval_seconds": self._eval_seconds,
+            }
+        )
+        self._epoch_started, self._eval_seconds = now, 0.0
+        if self.log:
+            self.log(
+                f"epoch {epoch}/{self.epochs}  loss {train_loss:.4f}  "
+                f"test accuracy {test_accuracy:.2%}  {self.history[-1]['train_seconds']:.1f} s"
+            )
+        return self.target_accuracy is not None and test_accuracy >= self.target_accuracy
+
+    @property
+    def train_seconds(self) -> float:
+        return sum(h["train_seconds"] for h in self.history)
+
+    @property
+    def eval_seconds(self) -> float:
+        return sum(h["eval_seconds"] for h in self.history)

@@ -1,0 +1,187 @@
+"""Finds the suites and says which of them can run here.
+
+A suite is one file in suites/. It registers itself with a module-level literal,
+
+    SUITE = {"framework": "pytorch-lightning", "imports": ["pytorch_lightning"],
+             "extra": "lightning", "modes": ["eager", "compile"]}
+
+which this module reads from the file's source without importing it: importing a suite imports
+its framework, which costs seconds and, for Keras, fixes the backend for the whole process.
+Optional keys: "backends" and "backend_env" for a framework whose backend is chosen by an
+environment variable at import; every backend is then its own variant, run in its own process.
+
+The functions every suite module defines (the contract, the same for every framework):
+
+    build_model(run) -> model            seeds the framework with run.seed, builds the convnet
+    train(model, data, run, hooks) -> trained
+                                          trains run.epochs epochs; calls hooks.batch_end(loss)
+                                          per step, hooks.validation_start()/validation_end()
+                                          around its evaluation, hooks.epoch_end(...) per epoch,
+                                          and stops early when epoch_end returns True
+    predict(trained, images) -> ndarray  predicted class ids for float32 (N, 28, 28) images
+    save(trained, path) -> Path          writes a checkpoint; returns the file written
+    load(path, run) -> trained           reads it back, ready for predict
+    describe(trained) -> dict            {"device", "backend", "parameters"}
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+CONTRACT = ("build_model", "train", "predict", "save", "load", "describe")
+
+
+class SuiteError(LookupError):
+    """An unknown suite name, or a suite file that breaks the contract."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One runnable row of the comparison: a suite, on one backend where it has several."""
+
+    suite: str
+    framework: str  # the distribution name, for its version
+    imports: tuple[str, ...]
+    extra: str
+    modes: tuple[str, ...]
+    backend: str | None = None
+    backend_env: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.suite}[{self.backend}]" if self.backend_env else self.suite
+
+    @property
+    def module_name(self) -> str:
+        return f"suites.{self.suite}"
+
+    @property
+    def path(self) -> Path:
+        return SUITES_DIR / f"{self.suite}.py"
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables a process needs to run this variant."""
+        return {self.backend_env: self.backend} if self.backend_env else {}
+
+    def missing(self) -> str | None:
+        """Why this variant cannot run here, or None when it can."""
+        for name in self.imports:
+            if importlib.util.find_spec(name) is None:
+                return (
+                    f"{self.framework} is not installed (module {name!r} not found): "
+                    f"pip install -e '.[{self.extra}]'"
+                )
+        if self.backend_env:
+            active = os.environ.get(self.backend_env, self.default_backend)
+            if active != self.backend:
+                return (
+                    f"{self.backend_env}={active} in this process; {self.backend_env} is read "
+                    f"at import, so run this variant in its own process: "
+                    f"{self.backend_env}={self.backend} pytest --suite '{self.id}'"
+                )
+        return None
+
+    @property
+    def default_backend(self) -> str | None:
+        return _suite_meta(self.path).get("backends", [None])[0]
+
+    def framework_version(self) -> str:
+        try:
+            return importlib.metadata.version(self.framework)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    def supports(self, mode: str) -> bool:
+        return mode == "default" or mode in self.modes
+
+
+def _suite_meta(path: Path) -> dict:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "SUITE"
+        ):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError as error:
+                raise SuiteError(f"{path.name}: SUITE must be a literal dict ({error})") from None
+    raise SuiteError(f"{path.name}: no module-level SUITE = {{...}} registration found")
+
+
+def variants() -> list[Variant]:
+    """Every registered suite and backend, in a stable order (the reference suite first)."""
+    found = []
+    for path in sorted(SUITES_DIR.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        meta = _suite_meta(path)
+        common = dict(
+            suite=path.stem,
+            framework=meta["framework"],
+            imports=tuple(meta["imports"]),
+            extra=meta["extra"],
+            modes=tuple(meta.get("modes", ())),
+        )
+        backends = meta.get("backends")
+        if backends:
+            found += [
+                Variant(**common, backend=b, backend_env=meta["backend_env"]) for b in backends
+            ]
+        else:
+            found.append(Variant(**common))
+    return sorted(found, key=lambda v: (v.suite != REFERENCE, v.suite))
+
+
+REFERENCE = "raw_pytorch"
+
+
+def select(names: list[str] | None) -> list[Variant]:
+    """The variants named (a suite name selects all its backends), or all of them."""
+    known = variants()
+    if not names:
+        return known
+    chosen = []
+    for name in names:
+        matches = [v for v in known if name in (v.id, v.suite)]
+        if not matches:
+            raise SuiteError(f"unknown suite {name!r}; known: {', '.join(v.id for v in known)}")
+        chosen += [v for v in matches if v not in chosen]
+    return chosen
+
+
+@dataclass
+class LoadedSuite:
+    variant: Variant
+    module: ModuleType
+    import_seconds: float  # what this process had not imported before: the framework included
+
+
+_import_seconds: dict[str, float] = {}
+
+
+def load(variant: Variant) -> LoadedSuite:
+    """Imports a suite (timing its first import) and checks that it defines the whole contract."""
+    os.environ.update(variant.environment())
+    if variant.module_name not in sys.modules:
+        start = time.perf_counter()
+        importlib.import_module(variant.module_name)
+        _import_seconds[variant.module_name] = time.perf_counter() - start
+    module = sys.modules[variant.module_name]
+    seconds = _import_seconds.get(variant.module_name, 0.0)
+    absent = [name for name in CONTRACT if not callable(getattr(module, name, None))]
+    if absent:
+        raise SuiteError(f"{variant.path.name} does not define {', '.join(absent)}")
+    return LoadedSuite(variant, module, seconds)

@@ -1,0 +1,105 @@
+"""Runs one suite through the task and measures it, the same way for every suite.
+
+Used by the benchmarks (with pytest-benchmark's pedantic timing), by the standalone entry point
+of every suite, and by the scenarios. Nothing here knows which framework it is driving.
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from common import metrics
+from common.hooks import TrainingHooks
+from common.registry import LoadedSuite
+from common.task import RunConfig, TaskData
+
+
+def _time_once(target, setup, rounds):
+    """pytest-benchmark's pedantic() signature, for runs outside pytest."""
+    result = None
+    for _ in range(rounds):
+        args, kwargs = setup()
+        result = target(*args, **kwargs)
+    return result
+
+
+def measure(
+    suite: LoadedSuite,
+    run: RunConfig,
+    data: TaskData,
+    *,
+    pedantic: Callable | None = None,
+    rounds: int = 1,
+    target_accuracy: float | None = None,
+    log: Callable[[str], None] | None = None,
+    data_seconds: float | None = None,
+) -> dict:
+    """Train (timed), predict, save and reload; return the complete record of the run.
+
+    pedantic: benchmark.pedantic from pytest-benchmark, or None to time without it. Each round
+    trains a freshly built model; model building is setup, not training time.
+    """
+    module, variant = suite.module, suite.variant
+    rounds_hooks: list[TrainingHooks] = []
+
+    def setup():
+        model = module.build_model(run)
+        hooks = TrainingHooks(epochs=run.epochs, target_accuracy=target_accuracy, log=log)
+        rounds_hooks.append(hooks)
+        return (model, data, run, hooks), {}
+
+    metrics.reset_peak_rss()
+    timer = pedantic or _time_once
+    trained = timer(module.train, setup=setup, rounds=rounds)
+    peak_rss = metrics.peak_rss_mb()
+    hooks = rounds_hooks[-1]
+    train_seconds = sum(h.train_seconds for h in rounds_hooks) / len(rounds_hooks)
+    epochs_run = len(hooks.history)
+
+    start = time.perf_counter()
+    predictions = module.predict(trained, data.test_images)
+    predict_seconds = time.perf_counter() - start
+    test_accuracy = metrics.accuracy(predictions, data.test_labels)
+
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = module.save(trained, Path(folder) / "convnet")
+        checkpoint_bytes = checkpoint.stat().st_size
+        reloaded = module.load(checkpoint, run)
+        roundtrip_identical = bool(
+            (module.predict(reloaded, data.test_images) == predictions).all()
+        )
+
+    description = module.describe(trained)
+    return {
+        "suite": variant.suite,
+        "variant": variant.id,
+        "framework": variant.framework,
+        "framework_version": variant.framework_version(),
+        "backend": description["backend"],
+        "mode": run.mode,
+        "device": description["device"],
+        "threads": run.threads,
+        "dataset": run.dataset,
+        "train_size": data.train_size,
+        "test_size": len(data.test_labels),
+        "epochs": epochs_run,
+        "rounds": len(rounds_hooks),
+        "parameters": description["parameters"],
+        "test_accuracy": test_accuracy,
+        "epoch_history": hooks.history,
+        "train_seconds": train_seconds,
+        "eval_seconds": hooks.eval_seconds,
+        "images_per_second": data.train_size * epochs_run / train_seconds,
+        "predict_images_per_second": len(predictions) / predict_seconds,
+        "peak_rss_mb": peak_rss,
+        "import_seconds": suite.import_seconds,
+        "data_seconds": data_seconds,
+        "checkpoint_bytes": checkpoint_bytes,
+        "roundtrip_identical": roundtrip_identical,
+        **metrics.count_file_lines(variant.path),
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,41 @@
+"""`python -m suites.<name>`: train one suite on the task and print what it did."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from common import registry, runner
+from common.data import DataError
+from common.task import RunConfig, SettingError, load_task_data
+
+
+def main(module_name: str, argv: list[str] | None = None) -> int:
+    suite_name = module_name.rsplit(".", 1)[-1]
+    parser = argparse.ArgumentParser(
+        prog=f"python -m suites.{suite_name}",
+        description=f"Train the {suite_name} suite on the shared MNIST task.",
+    )
+    args = RunConfig.add_arguments(parser).parse_args(argv)
+    try:
+        run = RunConfig.from_namespace(args)
+        variant = next(v for v in registry.variants() if v.suite == suite_name and not v.missing())
+        suite = registry.load(variant)
+        start = time.perf_counter()
+        data = load_task_data(run)
+        print(
+            f"{variant.id}: {data.train_size} training images, {run.epochs} epochs, "
+            f"{run.threads} threads (data loaded in {time.perf_counter() - start:.2f} s)"
+        )
+        record = runner.measure(suite, run, data, log=print)
+    except (SettingError, DataError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: interrupted\n")
+    print(
+        f"test accuracy {record['test_accuracy']:.2%}  "
+        f"{record['images_per_second']:.0f} images/s  on {record['device']}  "
+        f"checkpoint {record['checkpoint_bytes']:,} bytes, reloads identically: "
+        f"{record['roundtrip_identical']}"
+    )
+    return 0

@@ -1,0 +1,134 @@
+"""MNIST convnet in raw PyTorch: the reference that every other suite is measured against.
+
+A plain training loop in the manner of pytorch/examples' mnist/main.py: an nn.Module, a
+DataLoader, an optimizer, and the loop written out by hand.
+
+    python -m suites.raw_pytorch --epochs 2
+"""
+
+# --- imports -----------------------------------------------------------------------------------
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+
+from common import task
+from common.hooks import TrainingHooks
+from common.task import RunConfig, TaskData
+
+SUITE = {
+    "framework": "torch",
+    "imports": ["torch"],
+    "extra": "torch",
+    "modes": ["eager", "compile"],
+}
+
+
+# --- model -------------------------------------------------------------------------------------
+def build_model(run: RunConfig) -> nn.Module:
+    torch.manual_seed(run.seed)
+    torch.set_num_threads(run.threads)
+    model = nn.Sequential(
+        nn.Conv2d(1, task.CONV1_CHANNELS, task.KERNEL_SIZE),
+        nn.ReLU(),
+        nn.MaxPool2d(task.POOL_SIZE),
+        nn.Conv2d(task.CONV1_CHANNELS, task.CONV2_CHANNELS, task.KERNEL_SIZE),
+        nn.ReLU(),
+        nn.MaxPool2d(task.POOL_SIZE),
+        nn.Flatten(),
+        nn.Dropout(task.DROPOUT),
+        nn.Linear(task.FLAT_FEATURES, task.NUM_CLASSES),
+    )
+    return model.to(resolve_device(run.device))
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(requested)
+
+
+# --- data --------------------------------------------------------------------------------------
+def to_tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
+    # NCHW: torch wants the channel axis first. from_numpy shares memory, nothing is copied.
+    return TensorDataset(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels))
+
+
+def make_train_loader(data: TaskData, run: RunConfig) -> DataLoader:
+    dataset = to_tensors(data.train_images, data.train_labels)
+    generator = torch.Generator().manual_seed(run.seed)
+    # The sampler yields whole batches of indices, so the TensorDataset is indexed once per
+    # batch instead of once per image: the same shuffle as shuffle=True, without 128 small
+    # copies and a collate per step.
+    batches = BatchSampler(RandomSampler(dataset, generator=generator), task.BATCH_SIZE, False)
+    return DataLoader(dataset, sampler=batches, batch_size=None, generator=generator)
+
+
+# --- training ----------------------------------------------------------------------------------
+def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> nn.Module:
+    device = next(model.parameters()).device
+    loader = make_train_loader(data, run)
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=task.LEARNING_RATE,
+        betas=task.ADAM_BETAS,
+        eps=task.ADAM_EPS,
+        weight_decay=task.WEIGHT_DECAY,
+    )
+    forward = torch.compile(model) if run.mode == "compile" else model
+    for epoch in range(1, run.epochs + 1):
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(forward(images), labels)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(labels)
+            hooks.batch_end(loss)
+        hooks.validation_start()
+        accuracy = float(np.mean(predict(model, data.test_images) == data.test_labels))
+        hooks.validation_end()
+        if hooks.epoch_end(epoch, loss_sum.item() / data.train_size, accuracy):
+            break
+    return model
+
+
+# --- evaluation --------------------------------------------------------------------------------
+@torch.no_grad()
+def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
+    model.eval()
+    device = next(model.parameters()).device
+    batches = torch.from_numpy(images).unsqueeze(1).split(task.EVAL_BATCH_SIZE)
+    return torch.cat([model(batch.to(device)).argmax(1).cpu() for batch in batches]).numpy()
+
+
+def describe(model: nn.Module) -> dict:
+    return {
+        "device": str(next(model.parameters()).device),
+        "backend": "torch",
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+# --- save / load -------------------------------------------------------------------------------
+def save(model: nn.Module, path: Path) -> Path:
+    path = Path(path).with_suffix(".pt")
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def load(path: Path, run: RunConfig) -> nn.Module:
+    model = build_model(run)
+    model.load_state_dict(torch.load(path, map_location=resolve_device(run.device)))
+    return model
+
+
+if __name__ == "__main__":
+    from common.standalone import main
+
+    raise SystemExit(main(__spec__.name))
