@@ -21,7 +21,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import warnings
 import zlib
 from collections.abc import Sequence
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import pooch
+
+from common.files import atomic_write
 
 CACHE_ENV = "MNIST_COMPARE_CACHE"
 _HINT = "set {}=/path/to/folder holding the four IDX files"
@@ -168,20 +169,6 @@ def _find_files(directory: Path, stems: Sequence[str]) -> dict[str, Path] | None
     return found if len(found) == len(stems) else None
 
 
-def _atomic_write(final: Path, write) -> None:
-    """Call write(file) on a temporary file beside ``final``, then move it there in one step."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w+b") as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the data is public
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _fetch(url: str, sha256: str, progress: bool, f) -> None:
     """Download ``url`` into the open file ``f``; raise unless its decompressed sha256 matches."""
     pooch.HTTPDownloader(progressbar=progress, timeout=60)(url, f, None)
@@ -200,7 +187,7 @@ def _download(spec: DatasetSpec, directory: Path, mirrors: Sequence[str], progre
         for base in mirrors:
             urls.append(url := f"{base.rstrip('/')}/{stem}.gz")
             try:
-                _atomic_write(
+                atomic_write(
                     directory / f"{stem}.gz", partial(_fetch, url, spec.sha256[stem], progress)
                 )
                 used = base
@@ -288,7 +275,7 @@ def load_dataset(
     out["test_labels"] = out["test_labels"].astype(np.int64)
     _checked(out, source)
     try:
-        _atomic_write(npz_path, lambda f: np.savez(f, **out))
+        atomic_write(npz_path, lambda f: np.savez(f, **out))
     except OSError as e:
         warnings.warn(f"could not write the parsed cache {npz_path}: {_one_line(e)}", stacklevel=2)
     return ImageDataset(name, **out, checksums=dict(spec.sha256), source=source)

@@ -266,10 +266,9 @@ def test_real_mnist(cache):
     assert np.bincount(ds.test_labels).tolist() == test_counts
     assert ds.train_labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert abs(ds.train_images.mean() / 255 - 0.1307) < 1e-4
-    start = time.perf_counter()
+    # The speed of this repeat load is a benchmark (benchmarks/test_data_loading.py), not a test.
     again = load_dataset("mnist", data_dir=REAL_MNIST, progress=False)
-    elapsed = time.perf_counter() - start
-    assert again.source == "cache" and elapsed <= 0.3, elapsed
+    assert again.source == "cache"
     np.testing.assert_array_equal(again.train_images, ds.train_images)
 
 

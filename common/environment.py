@@ -1,0 +1,58 @@
+"""What a result was measured on: machine, software versions, commit, date and data checksums."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import cpuinfo
+
+from common.data import DATASETS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_distributions() -> list[str]:
+    """Every distribution pyproject.toml names, the frameworks and their backends included."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]
+    names = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in requirements}
+    return sorted(names - {project["name"]})
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def describe_environment(threads: int, dataset: str = "mnist") -> dict:
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cpu": cpuinfo.get_cpu_info().get("brand_raw", platform.processor() or "unknown"),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "machine": platform.machine(),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "versions": {name: _version(name) for name in project_distributions()},
+        "git_commit": _git("rev-parse", "HEAD") or "unknown",
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "dataset": dataset,
+        "data_checksums": DATASETS[dataset].sha256,
+    }

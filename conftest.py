@@ -1,0 +1,87 @@
+"""pytest plumbing shared by tests/ and benchmarks/: suite selection and the task's data.
+
+Any test that takes the `suite` fixture runs once per registered variant (suite and backend).
+A variant that cannot run in this process is skipped with the reason: its framework is missing,
+or it needs another backend, chosen at import, so its own process.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from common import registry
+from common.data import DataError
+from common.task import RunConfig, load_task_data
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mnist-compare")
+    group.addoption(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this suite or variant, e.g. raw_pytorch or 'keras[jax]' "
+        "(repeatable; default: all)",
+    )
+    group.addoption("--epochs", type=int, default=None, help="benchmarks: epochs (default 2)")
+    group.addoption(
+        "--train-size",
+        type=int,
+        default=None,
+        help="benchmarks: training images (default all 60,000)",
+    )
+    group.addoption("--mode", default="default", help="benchmarks: execution mode")
+    group.addoption("--rounds", type=int, default=1, help="benchmarks: timed rounds per suite")
+
+
+def _selected(config: pytest.Config) -> list[registry.Variant]:
+    try:
+        return registry.select(config.getoption("--suite"))
+    except registry.SuiteError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "variant" in metafunc.fixturenames:
+        chosen = _selected(metafunc.config)
+        metafunc.parametrize("variant", chosen, ids=[v.id for v in chosen])
+
+
+@pytest.fixture
+def suite(variant: registry.Variant) -> registry.LoadedSuite:
+    """The suite module of this variant, imported; skipped when it cannot run here."""
+    reason = variant.missing()
+    if reason:
+        pytest.skip(reason)
+    return registry.load(variant)
+
+
+_data_cache: dict[RunConfig, tuple] = {}
+
+
+def task_data_for(run: RunConfig):
+    """The run's arrays and the seconds their first load took, loaded once per process."""
+    key = run.with_(epochs=1, seed=0, mode="default")
+    if key not in _data_cache:
+        start = time.perf_counter()
+        try:
+            data = load_task_data(run)
+        except DataError as error:
+            pytest.exit(f"cannot load the data: {error}", returncode=2)
+        _data_cache[key] = (data, time.perf_counter() - start)
+    return _data_cache[key]
+
+
+@pytest.fixture
+def reference(request) -> registry.LoadedSuite:
+    """The reference suite (raw PyTorch), for measurements taken beside it in its process."""
+    variant = next((v for v in registry.variants() if v.suite == registry.REFERENCE), None)
+    if variant is None or variant not in _selected(request.config):
+        pytest.skip(f"runs beside the reference suite; select it with --suite {registry.REFERENCE}")
+    reason = variant.missing()
+    if reason:
+        pytest.skip(reason)
+    return registry.load(variant)

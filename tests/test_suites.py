@@ -1,0 +1,83 @@
+"""Every suite, on every installed backend, honours the contract and learns the task."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common import runner, task
+from common.hooks import TrainingHooks
+from common.task import RunConfig
+from conftest import task_data_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# One epoch on the first 4,000 training images. The issue asked for 2,000 images; with the task's
+# batch 128 and lr 1e-3 that is only 16 Adam steps, and raw PyTorch then scores 74-83% depending
+# on the seed (74% at seed 0), so 80% would be luck. 4,000 images (32 steps) scores 87-89%.
+SMOKE = RunConfig(epochs=1, train_size=4000, test_size=2000)
+
+
+@pytest.fixture
+def smoke_record(suite):
+    data, _ = task_data_for(SMOKE)
+    return runner.measure(suite, SMOKE, data)
+
+
+def test_model_has_the_task_parameter_count(smoke_record):
+    assert smoke_record["parameters"] == task.PARAMETER_COUNT
+
+
+def test_one_epoch_on_a_subset_learns(smoke_record):
+    assert smoke_record["test_accuracy"] > 0.80
+    (epoch,) = smoke_record["epoch_history"]
+    assert epoch["epoch"] == 1 and 0 < epoch["train_loss"] < 2.3  # below chance's ln(10)
+    assert epoch["test_accuracy"] == pytest.approx(smoke_record["test_accuracy"])
+
+
+def test_save_then_load_predicts_identically(smoke_record):
+    assert smoke_record["roundtrip_identical"]
+    assert smoke_record["checkpoint_bytes"] > task.PARAMETER_COUNT * 4  # float32 weights at least
+
+
+def test_training_stops_when_the_target_is_reached(suite):
+    run = SMOKE.with_(epochs=3, train_size=1000, test_size=500)
+    data, _ = task_data_for(run)
+    hooks = TrainingHooks(epochs=run.epochs, target_accuracy=0.0)
+    suite.module.train(suite.module.build_model(run), data, run, hooks)
+    assert [h["epoch"] for h in hooks.history] == [1]
+
+
+def test_runs_on_its_own_from_the_command_line(variant, suite):
+    env = {**os.environ, **variant.environment()}
+    args = ["--epochs", "1", "--train-size", "512", "--test-size", "500"]
+    done = subprocess.run([sys.executable, "-m", variant.module_name, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "epoch 1/1" in done.stdout and "test accuracy" in done.stdout
+
+
+def test_command_line_rejects_a_bad_setting_in_one_line(variant, suite):
+    env = {**os.environ, **variant.environment()}
+    done = subprocess.run([sys.executable, "-m", variant.module_name, "--epochs", "0"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert last_line.endswith("epochs must be a whole number >= 1, got 0")
+    assert "Traceback" not in done.stderr
+
+
+def test_predict_returns_class_ids_for_every_image(suite):
+    run = SMOKE.with_(train_size=256, test_size=300)
+    data, _ = task_data_for(run)
+    trained = suite.module.train(suite.module.build_model(run), data, run,
+                                 TrainingHooks(epochs=1))
+    predictions = np.asarray(suite.module.predict(trained, data.test_images))
+    assert predictions.shape == (300,)
+    assert np.issubdtype(predictions.dtype, np.integer)
+    assert predictions.min() >= 0 and predictions.max() < task.NUM_CLASSES
