@@ -35,6 +35,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--mode", default="default", help="benchmarks: execution mode")
     group.addoption("--rounds", type=int, default=1, help="benchmarks: timed rounds per suite")
+    group.addoption(
+        "--target-accuracy",
+        type=float,
+        default=None,
+        help="time-to-accuracy scenario: train until this test accuracy (e.g. 0.99)",
+    )
+    group.addoption(
+        "--max-epochs",
+        type=int,
+        default=15,
+        help="time-to-accuracy scenario: give up after this many epochs",
+    )
 
 
 def _selected(config: pytest.Config) -> list[registry.Variant]:
@@ -45,8 +57,15 @@ def _selected(config: pytest.Config) -> list[registry.Variant]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "variant" in metafunc.fixturenames:
-        chosen = _selected(metafunc.config)
+    if "variant" not in metafunc.fixturenames:
+        return
+    chosen = _selected(metafunc.config)
+    if "extra_mode" in metafunc.fixturenames:  # every execution mode beyond a suite's default
+        pairs = [(v, mode) for v in chosen for mode in v.modes[1:]]
+        metafunc.parametrize(
+            ("variant", "extra_mode"), pairs, ids=[f"{v.id}-{mode}" for v, mode in pairs]
+        )
+    else:
         metafunc.parametrize("variant", chosen, ids=[v.id for v in chosen])
 
 

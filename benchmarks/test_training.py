@@ -26,19 +26,6 @@ def bench_run(config: pytest.Config) -> RunConfig:
     )
 
 
-@pytest.fixture
-def progress(request):
-    """One line per epoch on the terminal, even while pytest captures output."""
-    plugins = request.config.pluginmanager
-    terminal, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
-
-    def write(line: str) -> None:
-        with capture.global_and_fixture_disabled():
-            terminal.write_line(f"  {request.node.callspec.id}: {line}")
-
-    return write
-
-
 def test_training(benchmark, suite, request, progress):
     run = bench_run(request.config)
     if not suite.variant.supports(run.mode):

@@ -37,26 +37,36 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m common.compare", description=__doc__.split("\n")[0].split(": ", 1)[1]
     )
-    parser.add_argument(
+    add = parser.add_argument
+    add(
         "--suite",
         action="append",
         default=[],
         metavar="NAME",
         help="only this suite or variant (repeatable; default: all)",
     )
-    parser.add_argument(
+    add(
         "--quick",
         action="store_true",
         help=f"{QUICK['epochs']} epoch on {QUICK['train_size']:,} images per suite",
     )
-    parser.add_argument("--epochs", type=int, help="epochs per suite (default 2)")
-    parser.add_argument("--train-size", type=int, help="training images (default all 60,000)")
-    parser.add_argument("--mode", default="default", help="execution mode for every suite")
-    parser.add_argument("--rounds", type=int, default=1, help="timed rounds per suite")
-    parser.add_argument("--threads", type=int, default=RunConfig().threads)
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "results", help="folder for results (default: results/)"
+    add("--epochs", type=int, help="epochs per suite (default 2)")
+    add("--train-size", type=int, help="training images (default all 60,000)")
+    add("--mode", default="default", help="execution mode for every suite (default: each one's)")
+    add(
+        "--modes",
+        action="store_true",
+        help="scenario: every suite in each of its execution modes (eager, graph, xla, compile)",
     )
+    add(
+        "--target-accuracy",
+        type=float,
+        help="scenario: time to reach this test accuracy, e.g. 0.99 (checked after every epoch)",
+    )
+    add("--max-epochs", type=int, default=15, help="time-to-accuracy: epoch cap (default 15)")
+    add("--rounds", type=int, default=1, help="timed rounds per suite")
+    add("--threads", type=int, default=RunConfig().threads)
+    add("--out", type=Path, default=ROOT / "results", help="results folder (default: results/)")
     return parser
 
 
@@ -68,17 +78,37 @@ def _settings(args: argparse.Namespace) -> RunConfig:
         run = run.with_(epochs=args.epochs)
     if args.train_size is not None:
         run = run.with_(train_size=args.train_size)
+    if args.target_accuracy is not None:
+        if not 0 < args.target_accuracy <= 1:
+            raise SettingError(f"target accuracy must be in (0, 1], got {args.target_accuracy}")
+        run = run.with_(epochs=args.max_epochs)
     if args.rounds < 1:
         raise SettingError(f"rounds must be a whole number >= 1, got {args.rounds}")
     return run
 
 
-def _pytest_command(variant: registry.Variant, run: RunConfig, rounds: int, json_path: Path):
+def _jobs(chosen: list[registry.Variant], run: RunConfig, every_mode: bool):
+    """(variant, run) pairs: one process each."""
+    if not every_mode:
+        return [(v, run) for v in chosen]
+    return [(v, run.with_(mode=mode)) for v in chosen for mode in (v.modes or ("default",))]
+
+
+def _pytest_command(variant, run: RunConfig, args: argparse.Namespace, json_path: Path):
+    if args.target_accuracy is not None:
+        tests = ["test_time_to_accuracy.py"]
+        options = ["--target-accuracy", str(args.target_accuracy), "--max-epochs", str(run.epochs)]
+    elif args.modes:
+        tests, options = ["test_training.py"], []
+    else:  # the default comparison, with the reference's floor and the data-loading benchmark
+        tests = ["test_training.py", "test_feeding_floor.py", "test_data_loading.py"]
+        options = []
     command = [
         sys.executable,
         "-m",
         "pytest",
-        str(ROOT / "benchmarks"),
+        *(str(ROOT / "benchmarks" / t) for t in tests),
+        *options,
         "--benchmark-only",
         "--benchmark-quiet",
         "-q",
@@ -92,7 +122,7 @@ def _pytest_command(variant: registry.Variant, run: RunConfig, rounds: int, json
         "--mode",
         run.mode,
         "--rounds",
-        str(rounds),
+        str(args.rounds),
         f"--benchmark-json={json_path}",
     ]
     if run.train_size is not None:
@@ -107,33 +137,28 @@ def _outcome(returncode: int, log: str, benchmarks: list[dict]) -> tuple[str, st
         reason = next((f for f in failures if f), None)
         tail = [line for line in log.strip().splitlines() if line.strip()][-1:] or ["no output"]
         return "failed", reason or f"exit status {returncode}: {tail[0]}"
-    if any(b["name"].startswith("test_training[") for b in benchmarks):
+    if any("epoch_history" in b.get("extra_info", {}) for b in benchmarks):
         return "ok", None
     skipped = re.findall(r"^SKIPPED \[\d+\] [^:]+:\d+: (.*)$", log, re.MULTILINE)
     return "skipped", skipped[0] if skipped else "no benchmark ran"
 
 
-def run_variant(variant, run, rounds, run_dir: Path, echo) -> dict:
-    safe_id = re.sub(r"[^A-Za-z0-9_.-]+", "-", variant.id).strip("-")
-    json_path, log_path = run_dir / "raw" / f"{safe_id}.json", run_dir / "logs" / f"{safe_id}.log"
+def run_job(variant, run: RunConfig, args, run_dir: Path, echo) -> dict:
+    name = variant.id if run.mode == "default" else f"{variant.id}-{run.mode}"
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+    json_path, log_path = run_dir / "raw" / f"{safe}.json", run_dir / "logs" / f"{safe}.log"
     partial = json_path.with_name(f".{json_path.name}.running")
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         **variant.environment(),
         "PYTHONUNBUFFERED": "1",
         "OMP_NUM_THREADS": str(run.threads),
     }
-    start = time.perf_counter()
-    lines = []
+    start, lines = time.perf_counter(), []
+    command = _pytest_command(variant, run, args, partial)
     with subprocess.Popen(
-        _pytest_command(variant, run, rounds, partial),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as child:
         try:
             for line in child.stdout:
@@ -150,6 +175,7 @@ def run_variant(variant, run, rounds, run_dir: Path, echo) -> dict:
     return {
         "variant": variant.id,
         "suite": variant.suite,
+        "mode": run.mode,
         "status": status,
         "error": error,
         "wall_seconds": time.perf_counter() - start,
@@ -201,43 +227,48 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run = _settings(args)
-        chosen = registry.select(args.suite)
+        jobs = _jobs(registry.select(args.suite), run, args.modes)
     except (SettingError, registry.SuiteError) as error:
         parser.error(str(error))
     started = dt.datetime.now()
     run_dir = args.out / started.strftime("%Y%m%d-%H%M%S")
+    settings = {
+        "epochs": run.epochs,
+        "train_size": run.train_size,
+        "mode": run.mode,
+        "threads": run.threads,
+        "rounds": args.rounds,
+        "quick": args.quick,
+        "modes": args.modes,
+        "target_accuracy": args.target_accuracy,
+    }
     status = {
         "started": started.isoformat(timespec="seconds"),
         "finished": None,
         "command": " ".join(["python -m common.compare", *(argv or sys.argv[1:])]),
-        "settings": {
-            "epochs": run.epochs,
-            "train_size": run.train_size,
-            "mode": run.mode,
-            "threads": run.threads,
-            "rounds": args.rounds,
-            "quick": args.quick,
-        },
-        "variants": [{"variant": v.id, "suite": v.suite, "status": "pending"} for v in chosen],
+        "settings": settings,
+        "variants": [
+            {"variant": v.id, "suite": v.suite, "mode": r.mode, "status": "pending"}
+            for v, r in jobs
+        ],
     }
     files.write_json(run_dir / "environment.json", describe_environment(run.threads, run.dataset))
     files.write_json(run_dir / "runs.json", status)
     print(
-        f"comparing {len(chosen)} variants, {run.epochs} epochs on "
-        f"{run.train_size or 'all'} images, {run.threads} threads -> {run_dir}"
+        f"{len(jobs)} runs, {run.epochs} epochs on {run.train_size or 'all'} images, "
+        f"{run.threads} threads -> {run_dir}"
     )
     clock = time.perf_counter()
     try:
-        for number, variant in enumerate(chosen, 1):
-            print(f"[{number}/{len(chosen)}] {variant.id}", flush=True)
-            result = run_variant(variant, run, args.rounds, run_dir, print)
+        for number, (variant, job_run) in enumerate(jobs, 1):
+            label = f"[{number}/{len(jobs)}] {variant.id}" + (
+                f" ({job_run.mode})" if job_run.mode != "default" else ""
+            )
+            print(label, flush=True)
+            result = run_job(variant, job_run, args, run_dir, print)
             status["variants"][number - 1] = result
             note = f": {result['error']}" if result["error"] else ""
-            print(
-                f"[{number}/{len(chosen)}] {variant.id} {result['status']} in "
-                f"{result['wall_seconds']:.0f} s{note}",
-                flush=True,
-            )
+            print(f"{label} {result['status']} in {result['wall_seconds']:.0f} s{note}", flush=True)
             merge(run_dir, status["variants"])
             files.write_json(run_dir / "runs.json", status)
     except KeyboardInterrupt:
@@ -251,12 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     status["split"] = harness_split(benchmarks, time.perf_counter() - clock)
     files.write_json(run_dir / "runs.json", status)
     _write_report(run_dir)
-    failed = [e["variant"] for e in status["variants"] if e["status"] in ("failed", "interrupted")]
-    if failed:
-        print(f"not completed: {', '.join(failed)}", file=sys.stderr)
-    return (
-        130 if any(e["status"] == "interrupted" for e in status["variants"]) else int(bool(failed))
-    )
+    latest = args.out / "latest"
+    latest.unlink(missing_ok=True)
+    latest.symlink_to(run_dir.name)
+    unfinished = [e for e in status["variants"] if e["status"] in ("failed", "interrupted")]
+    if unfinished:
+        print(f"not completed: {', '.join(e['variant'] for e in unfinished)}", file=sys.stderr)
+    if any(e["status"] == "interrupted" for e in unfinished):
+        return 130
+    return 1 if unfinished else 0
 
 
 def _write_report(run_dir: Path) -> None:

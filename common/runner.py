@@ -74,7 +74,7 @@ def measure(
         )
 
     description = module.describe(trained)
-    return {
+    record = {
         "suite": variant.suite,
         "variant": variant.id,
         "framework": variant.framework,
@@ -103,4 +103,31 @@ def measure(
         "roundtrip_identical": roundtrip_identical,
         **metrics.count_file_lines(variant.path),
         "python": platform.python_version(),
+    }
+    if target_accuracy is not None:
+        record.update(time_to_accuracy(hooks.history, target_accuracy, run.epochs))
+    return record
+
+
+def time_to_accuracy(history: list[dict], target: float, epochs_cap: int) -> dict:
+    """DAWNBench-style result: training seconds until the first epoch whose test accuracy reaches
+    the target (evaluation time reported beside it, not inside), or that the cap was hit."""
+    for entry in history:
+        if entry["test_accuracy"] >= target:
+            done = history[: entry["epoch"]]
+            return {
+                "target_accuracy": target,
+                "reached": True,
+                "epoch_reached": entry["epoch"],
+                "epochs_cap": epochs_cap,
+                "seconds_to_target": sum(h["train_seconds"] for h in done),
+                "eval_seconds_to_target": sum(h["eval_seconds"] for h in done),
+            }
+    return {
+        "target_accuracy": target,
+        "reached": False,
+        "epoch_reached": None,
+        "epochs_cap": epochs_cap,
+        "seconds_to_target": None,
+        "eval_seconds_to_target": sum(h["eval_seconds"] for h in history),
     }
