@@ -1,0 +1,670 @@
+"""The report of one comparison run, written to <run>/report/ from the run folder's JSON files:
+
+summary.md     what ran on what, the table (one row per variant and mode), notes, time to accuracy
+*.png, *.svg   throughput, LOC, accuracy per epoch, LOC against speed, modes (when measured)
+index.html     one self-contained page: environment, tables, plots, the suites' sources
+
+python -m common.report results/20261129-174755     (default: the newest run in results/)
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import html
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+from tabulate import tabulate
+
+from common import files, metrics, registry, task
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADERS = (
+    "suite",
+    "backend",
+    "mode",
+    "LOC",
+    "s/epoch",
+    "images/s",
+    "vs raw PyTorch",
+    "test acc. %",
+    "peak MB",
+    "import s",
+    "checkpoint KB",
+)
+TTA_HEADERS = ("suite", "mode", "target %", "reached", "epoch", "seconds to target", "epochs cap")
+NUMERIC_FROM = 3  # HEADERS from here on are numbers, right-aligned (TTA_HEADERS: from 2)
+ERROR_WIDTH = 40  # characters of an error shown in the table; the notes below give it whole
+
+
+@functools.cache
+def _variants() -> tuple[registry.Variant, ...]:
+    return tuple(registry.variants())
+
+
+# --- the run folder ----------------------------------------------------------------------------
+@dataclass
+class RunData:
+    environment: dict
+    runs: dict
+    training: list[dict]  # extra_info of each (variant, mode) training benchmark, in table order
+    incomplete: list[dict]  # runs.json entries that are not ok: failed, skipped, interrupted...
+    floor: dict | None
+    cache: dict | None
+    time_to_accuracy: list[dict]
+
+    @property
+    def reference(self) -> dict | None:
+        """raw PyTorch's row in its default mode: rows are sorted so that it comes first."""
+        return next((r for r in self.training if r["suite"] == registry.REFERENCE), None)
+
+    @property
+    def per_variant(self) -> list[dict]:
+        """One row per variant, the one in its default mode (or the first one measured)."""
+        seen = {}
+        for row in self.training:
+            seen.setdefault(row["variant"], row)
+        return list(seen.values())
+
+    @property
+    def has_modes(self) -> bool:
+        return len(self.per_variant) < len(self.training)
+
+    def setting(self, name: str):
+        """A run setting from runs.json, else as the training rows or the environment say."""
+        for source in (self.runs.get("settings", {}), *self.training[:1], self.environment):
+            if source.get(name) is not None:
+                return source[name]
+        return None
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _order(variant_id: str, mode: str | None = None) -> tuple:
+    """Registry order (raw PyTorch first); within a variant its default mode, then the others."""
+    known = {v.id: (i, v) for i, v in enumerate(_variants())}
+    position, variant = known.get(variant_id, (len(known), None))
+    default = variant.modes[0] if variant and variant.modes else "default"
+    if mode is None:  # a variant that did not complete: after its measured rows
+        mode_rank = len(task.MODES) + 1
+    else:
+        mode_rank = (
+            -1
+            if mode == default
+            else (task.MODES.index(mode) if mode in task.MODES else len(task.MODES))
+        )
+    return position, variant_id, mode_rank, mode or ""
+
+
+def load_run(run_dir: Path) -> RunData:
+    benchmarks = _read_json(run_dir / "benchmark.json").get("benchmarks", [])
+    infos = [b.get("extra_info", {}) for b in benchmarks]
+    training: dict[tuple, dict] = {}
+    for info in infos:
+        if (
+            "epoch_history" in info
+            and "images_per_second" in info
+            and "target_accuracy" not in info
+        ):
+            training.setdefault((info["variant"], info["mode"]), info)  # the first one measured
+    runs = _read_json(run_dir / "runs.json")
+    incomplete = [e for e in runs.get("variants", []) if e.get("status") != "ok"]
+    return RunData(
+        environment=_read_json(run_dir / "environment.json"),
+        runs=runs,
+        training=sorted(training.values(), key=lambda r: _order(r["variant"], r["mode"])),
+        incomplete=sorted(incomplete, key=lambda e: _order(e["variant"])),
+        floor=next((i for i in infos if i.get("baseline") == "tensor-slicing floor"), None),
+        cache=next((i for i in infos if "load_seconds" in i), None),
+        time_to_accuracy=sorted(
+            (i for i in infos if "target_accuracy" in i),
+            key=lambda r: _order(r["variant"], r.get("mode")),
+        ),
+    )
+
+
+# --- text shared by summary.md and index.html --------------------------------------------------
+def _f(value, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _plural(count, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _short_cpu(environment: dict) -> str:
+    cpu = re.sub(r"\((R|TM)\)|\bCPU\b|\s*@.*$", "", environment.get("cpu", "unknown CPU"))
+    return " ".join(cpu.split())
+
+
+def _title(data: RunData) -> str:
+    count = len({r["variant"] for r in data.training} | {e["variant"] for e in data.incomplete})
+    size = data.setting("train_size")
+    return (
+        f"{str(data.setting('dataset')).upper()}: {_plural(count, 'variant')}, "
+        f"{_plural(data.setting('epochs'), 'epoch')} on {_f(size, ',') if size else 'all'} "
+        f"training images"
+    )
+
+
+def _subtitle(data: RunData) -> str:
+    """The line every plot carries: dataset, epochs, CPU and threads."""
+    size = data.setting("train_size")
+    return (
+        f"{str(data.setting('dataset')).upper()}, {_plural(data.setting('epochs'), 'epoch')}"
+        f" × {_f(size, ',') if size else 'all'} images · {_short_cpu(data.environment)}, "
+        f"{data.setting('threads')} threads"
+    )
+
+
+def _facts(data: RunData) -> list[tuple[str, str]]:
+    env, settings = data.environment, data.runs.get("settings", {})
+    commit = env.get("git_commit", "unknown")[:12]
+    test_size = data.training[0]["test_size"] if data.training else None
+    finished = f"finished {data.runs['finished']}" if data.runs.get("finished") else "not finished"
+    return [
+        (
+            "Machine",
+            f"{env.get('cpu', 'unknown CPU')}, {env.get('cores', '?')} cores, "
+            f"{data.setting('threads')} threads ({env.get('system', '')}, "
+            f"{env.get('machine', '')}, Python {env.get('python', '')})",
+        ),
+        (
+            "Date",
+            f"{env.get('date', data.runs.get('started', ''))} ({finished})",
+        ),
+        (
+            "Task",
+            f"{data.setting('dataset')}, {_plural(data.setting('epochs'), 'epoch')} on "
+            f"{_f(data.setting('train_size'), ',')} training images, {_f(test_size, ',')} "
+            f"test images, {_plural(settings.get('rounds', 1), 'timed round')}, mode "
+            f"{settings.get('mode', 'default')}",
+        ),
+        ("Commit", commit + (" with uncommitted changes" if env.get("git_dirty") else "")),
+        ("Command", data.runs.get("command", "")),
+    ]
+
+
+def _md_code(text: str) -> str:
+    """Text from the data as Markdown code, so that <, *, _ in an error show as they are."""
+    return "`" + text.replace("`", "'") + "`"
+
+
+def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
+    """The table's cells: measured rows and, in registry order among them, the incomplete
+    (their error cut short: notes() gives it whole)."""
+    reference = data.reference
+    known = {v.id: v for v in _variants()}
+    cells = []
+    for row in data.training:
+        ratio = row["images_per_second"] / reference["images_per_second"] if reference else None
+        per_epoch = row["train_seconds"] / row["epochs"] if row.get("epochs") else None
+        bytes_ = row.get("checkpoint_bytes")
+        cells.append(
+            (
+                _order(row["variant"], row["mode"]),
+                [
+                    row["variant"],
+                    row.get("backend", ""),
+                    row["mode"],
+                    _f(row.get("loc"), "d"),
+                    _f(per_epoch, ".2f"),
+                    _f(row["images_per_second"], ",.0f"),
+                    _f(ratio, ".2f"),
+                    _f(100 * row["test_accuracy"], ".2f"),
+                    _f(row.get("peak_rss_mb"), ",.0f"),
+                    _f(row.get("import_seconds"), ".2f"),
+                    _f(bytes_ and bytes_ / 1024, ",.0f"),
+                ],
+            )
+        )
+    for entry in data.incomplete:
+        variant = known.get(entry["variant"])
+        error = entry.get("error") or ""
+        error = error if len(error) <= ERROR_WIDTH else error[:ERROR_WIDTH] + "…"
+        error = _md_code(error) if markdown and error else error
+        padding = [""] * (len(HEADERS) - NUMERIC_FROM - 2)
+        cells.append(
+            (
+                _order(entry["variant"]),
+                [
+                    entry["variant"],
+                    (variant.backend if variant else None) or "",
+                    "—",
+                    entry["status"].upper(),
+                    error,
+                    *padding,
+                ],
+            )
+        )
+    return [row for _, row in sorted(cells, key=lambda c: c[0])]
+
+
+def tta_rows(data: RunData) -> list[list[str]]:
+    return [
+        [
+            r["variant"],
+            r.get("mode", ""),
+            _f(100 * r["target_accuracy"], ".2f"),
+            "yes" if r["reached"] else "no",
+            _f(r.get("epoch_reached"), "d"),
+            _f(r.get("seconds_to_target"), ".2f"),
+            _f(r.get("epochs_cap"), "d"),
+        ]
+        for r in data.time_to_accuracy
+    ]
+
+
+def notes(data: RunData, markdown: bool = False) -> list[str]:
+    """The lines below the table, plain text."""
+    lines, reference = [], data.reference
+    if data.floor and reference:
+        floor = data.floor["images_per_second"]
+        lines.append(
+            f"Feeding floor: raw PyTorch trains at {reference['images_per_second']:,.0f} images/s, "
+            f"{reference['images_per_second'] / floor:.2f} of the tensor-slicing floor "
+            f"({floor:,.0f} images/s: the same model fed by slicing in-memory tensors, no "
+            f"DataLoader)."
+        )
+    if data.cache:
+        lines.append(
+            f"Cache load: {data.cache.get('dataset', '')} loads from its parsed cache in "
+            f"{data.cache['load_seconds']:.3f} s."
+        )
+    split = data.runs.get("split")
+    if split:
+        lines.append(
+            f"Harness split: {split['wall_seconds']:.1f} s wall time; the suites' own work "
+            f"(training, evaluation, prediction, imports) {split['suites_seconds']:.1f} s, the "
+            f"harness (processes, data, checkpoints) {split['harness_seconds']:.1f} s "
+            f"({100 * split['harness_share']:.1f}%)."
+        )
+    code = _md_code if markdown else str
+    lines += [
+        f"{e['variant']} {e['status']}" + (f": {code(e['error'])}" if e.get("error") else "")
+        for e in data.incomplete
+    ]
+    return lines
+
+
+def _markdown_table(headers, rows) -> str:
+    escape = [[cell.replace("|", "\\|") for cell in row] for row in rows]
+    return tabulate(
+        escape, headers, tablefmt="pipe", disable_numparse=True, colalign=_align(headers)
+    )
+
+
+def _align(headers) -> list[str]:
+    numeric_from = NUMERIC_FROM if headers == HEADERS else 2
+    return ["left"] * numeric_from + ["right"] * (len(headers) - numeric_from)
+
+
+# --- summary.md --------------------------------------------------------------------------------
+def write_summary(data: RunData, out: Path) -> Path:
+    parts = [
+        f"# {_title(data)}",
+        "\n".join(f"- **{k}**: {v}" for k, v in _facts(data)),
+        "## Training",
+        _markdown_table(HEADERS, training_rows(data, markdown=True)),
+        "\n".join(f"- {line}" for line in notes(data, markdown=True)),
+    ]
+    if data.time_to_accuracy:
+        parts += ["## Time to accuracy", _markdown_table(TTA_HEADERS, tta_rows(data))]
+    path = out / "summary.md"
+    files.write_text(path, "\n\n".join(p for p in parts if p) + "\n")
+    return path
+
+
+# --- plots -------------------------------------------------------------------------------------
+@functools.cache
+def _colors() -> dict[str, tuple]:
+    palette = matplotlib.colormaps["tab10"]
+    return {v.id: palette(i % 10) for i, v in enumerate(_variants())}
+
+
+def _color(variant_id: str):
+    return _colors().get(variant_id, "gray")
+
+
+def _figure(data: RunData, title: str, height: float, width: float = 9.0, grid: str = "both"):
+    fig = Figure(figsize=(width, height), layout="constrained")
+    ax = fig.subplots()
+    ax.set_title(title, loc="left", fontsize=13, fontweight="bold", pad=20)
+    ax.text(0, 1.015, _subtitle(data), transform=ax.transAxes, fontsize=9, color="dimgray")
+    ax.grid(axis=grid, color="0.9")
+    ax.set_axisbelow(True)
+    return fig, ax
+
+
+def plot_throughput(data: RunData) -> Figure | None:
+    reference = data.reference
+    if not reference:
+        return None
+    rows = data.training
+    ratios = [r["images_per_second"] / reference["images_per_second"] for r in rows]
+    fig, ax = _figure(
+        data, "Training throughput relative to raw PyTorch", 1.6 + 0.42 * len(rows), grid="x"
+    )
+    bars = ax.barh(range(len(rows)), ratios, color=[_color(r["variant"]) for r in rows])
+    ax.set_yticks(range(len(rows)), [f"{r['variant']} ({r['mode']})" for r in rows])
+    ax.invert_yaxis()
+    ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
+    labels = ax.bar_label(
+        bars,
+        [f"{x:.2f}× ({r['images_per_second']:,.0f}/s)" for x, r in zip(ratios, rows, strict=True)],
+        padding=3,
+        fontsize=8,
+    )
+    for label in labels:  # readable where it crosses the line at 1.0
+        label.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 1})
+    ax.set_xlim(0, max(ratios) * 1.3)
+    ax.set_xlabel(
+        f"training images/s ÷ raw PyTorch ({reference['mode']}): "
+        f"{reference['images_per_second']:,.0f} images/s"
+    )
+    return fig
+
+
+def suite_loc(data: RunData) -> dict[str, tuple[int, bool]]:
+    """LOC per suite in the run: (measured, True), or counted from the source now, False."""
+    locs = {}
+    for row in data.training:
+        locs.setdefault(row["suite"], (row["loc"], True))
+    paths = {v.suite: v.path for v in _variants()}
+    for entry in data.incomplete:
+        suite = entry["suite"]
+        if suite not in locs and suite in paths and paths[suite].exists():
+            locs[suite] = (metrics.count_file_lines(paths[suite])["loc"], False)
+    order = [v.suite for v in _variants()]
+    return dict(
+        sorted(
+            locs.items(),
+            key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]),
+        )
+    )
+
+
+def plot_loc(data: RunData) -> Figure | None:
+    locs = suite_loc(data)
+    if not locs:
+        return None
+    first = {}
+    for v in _variants():
+        first.setdefault(v.suite, v.id)
+    fig, ax = _figure(data, "Lines of code per suite", 4.2, grid="y")
+    names = list(locs)
+    bars = ax.bar(
+        names,
+        [loc for loc, _ in locs.values()],
+        color=[_color(first.get(s, s)) for s in names],
+        hatch=["" if measured else "//" for _, measured in locs.values()],
+        edgecolor="white",
+    )
+    ax.bar_label(bars, padding=2, fontsize=9)
+    ax.set_ylabel("LOC (radon logical lines)")
+    ax.margins(y=0.12)
+    if not all(measured for _, measured in locs.values()):
+        ax.set_xlabel(
+            "hatched: did not complete; counted from the source as it is now",
+            fontsize=8,
+            color="dimgray",
+        )
+    return fig
+
+
+def plot_accuracy(data: RunData) -> Figure | None:
+    rows = [r for r in data.per_variant if r["epoch_history"]]
+    if not rows:
+        return None
+    fig, ax = _figure(data, "Test accuracy after each epoch", 4.8)
+    for row in rows:
+        history = row["epoch_history"]
+        ax.plot(
+            [h["epoch"] for h in history],
+            [100 * h["test_accuracy"] for h in history],
+            marker="o",
+            color=_color(row["variant"]),
+            label=f"{row['variant']} ({row['mode']})",
+        )
+    epochs = sorted({h["epoch"] for row in rows for h in row["epoch_history"]})
+    ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+    if len(epochs) <= 15:
+        ax.set_xticks(epochs)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    return fig
+
+
+def _spread(ys: list[float], gap: float) -> list[float]:
+    """Label heights at least `gap` apart, each as close to its point as that allows."""
+    placed, order = list(ys), sorted(range(len(ys)), key=lambda i: ys[i])
+    for before, i in zip(order, order[1:], strict=False):
+        placed[i] = max(placed[i], placed[before] + gap)
+    return placed
+
+
+def plot_loc_vs_speed(data: RunData) -> Figure | None:
+    rows = data.per_variant
+    if not rows:
+        return None
+    fig, ax = _figure(data, "Lines of code against training throughput", 5.0)
+    xs, ys = [r["loc"] for r in rows], [r["images_per_second"] for r in rows]
+    ax.scatter(xs, ys, s=60, color=[_color(r["variant"]) for r in rows], zorder=3)
+    x_span, top = (max(xs) - min(xs)) or 10, max(ys) * 1.2
+    ax.set_xlim(min(xs) - 0.1 * x_span, max(xs) + 0.45 * x_span)
+    ax.set_ylim(0, top)
+    # Labels to the right of their points; points close in LOC get labels pushed apart.
+    lifted = list(ys)
+    groups = sorted(range(len(rows)), key=lambda i: xs[i])
+    start = 0
+    for end in range(1, len(groups) + 1):
+        if end == len(groups) or xs[groups[end]] - xs[groups[start]] > 0.25 * x_span:
+            members = groups[start:end]
+            for i, y in zip(members, _spread([ys[i] for i in members], 0.05 * top), strict=True):
+                lifted[i] = y
+            start = end
+    for row, x, y, label_y in zip(rows, xs, ys, lifted, strict=True):
+        ax.annotate(
+            f"{row['variant']} ({row['mode']})",
+            (x, y),
+            xytext=(x + 0.04 * x_span, label_y),
+            fontsize=8,
+            va="center",
+            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6},
+        )
+    ax.set_xlabel("LOC (logical lines of the suite's file)")
+    ax.set_ylabel("training images/s")
+    return fig
+
+
+def plot_modes(data: RunData) -> Figure | None:
+    if not data.has_modes:
+        return None
+    variants = list(dict.fromkeys(r["variant"] for r in data.training))
+    modes = sorted(
+        {r["mode"] for r in data.training},
+        key=lambda m: (task.MODES.index(m) if m in task.MODES else len(task.MODES), m),
+    )
+    speed = {(r["variant"], r["mode"]): r["images_per_second"] for r in data.training}
+    fig, ax = _figure(
+        data,
+        "Training throughput per execution mode",
+        4.8,
+        width=max(9.0, 1.4 * len(variants)),
+        grid="y",
+    )
+    width = 0.8 / max(sum((v, m) in speed for m in modes) for v in variants)
+    palette = matplotlib.colormaps["Set2"]
+    for i, variant in enumerate(variants):  # each variant's bars centred on its label
+        present = [m for m in modes if (variant, m) in speed]
+        for j, mode in enumerate(present):
+            k = modes.index(mode)
+            bars = ax.bar(
+                i + (j - (len(present) - 1) / 2) * width,
+                speed[variant, mode],
+                width,
+                color=palette(k % 8),
+            )
+            ax.bar_label(bars, [f"{speed[variant, mode]:,.0f}"], padding=2, fontsize=7)
+    ax.set_xticks(range(len(variants)), variants)
+    ax.set_ylabel("training images/s")
+    ax.margins(y=0.12)
+    ax.legend(
+        handles=[Patch(color=palette(k % 8), label=m) for k, m in enumerate(modes)],
+        title="mode",
+        fontsize=8,
+        frameon=False,
+    )
+    return fig
+
+
+PLOTS = {
+    "throughput": plot_throughput,
+    "loc": plot_loc,
+    "accuracy_per_epoch": plot_accuracy,
+    "loc_vs_speed": plot_loc_vs_speed,
+    "modes": plot_modes,
+}
+
+
+def write_plots(data: RunData, out: Path) -> list[str]:
+    """Each plot as PNG and SVG; returns the names written."""
+    written = []
+    for name, plot in PLOTS.items():
+        fig = plot(data)
+        if fig is None:
+            continue
+        fig.savefig(out / f"{name}.png", dpi=150)
+        fig.savefig(out / f"{name}.svg", metadata={"Date": None})
+        written.append(name)
+    return written
+
+
+# --- index.html --------------------------------------------------------------------------------
+CSS = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1500px;padding:0 1rem;
+color:#1f2328}
+h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}
+table{border-collapse:collapse;font-size:13px;margin:.5rem 0}
+th,td{padding:.3rem .6rem;border-bottom:1px solid #e5e7eb;white-space:nowrap}
+thead th{background:#f6f8fa}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
+dl.facts dt{font-weight:600}dl.facts dd{margin:0}
+.wide{overflow-x:auto}
+.plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(820px,1fr));gap:1rem}
+figure{margin:0}figure img{width:100%;max-width:960px;height:auto;border:1px solid #e5e7eb}
+.sources{display:flex;gap:1rem;overflow-x:auto;align-items:flex-start;padding-bottom:.5rem}
+.source{flex:0 0 38rem;border:1px solid #d0d7de;border-radius:6px;overflow:hidden}
+.source h3{margin:0;padding:.5rem .75rem;background:#f6f8fa;font-size:1rem}
+.source .highlight{max-height:80vh;overflow:auto;margin:0}
+.source pre{margin:0;padding:.5rem .75rem;font-size:12px;line-height:1.4}
+span.linenos{user-select:none}
+"""
+
+
+def _html_table(headers, rows) -> str:
+    # tabulate's "html" format escapes every cell and header
+    return tabulate(rows, headers, tablefmt="html", disable_numparse=True, colalign=_align(headers))
+
+
+def _sources(data: RunData) -> str:
+    in_run = {r["suite"] for r in data.training} | {e["suite"] for e in data.incomplete}
+    paths = {v.suite: v.path for v in _variants() if v.suite in in_run}
+    locs, formatter = suite_loc(data), HtmlFormatter(linenos="inline")
+    columns = []
+    for suite, path in paths.items():
+        loc, measured = locs.get(suite) or (metrics.count_file_lines(path)["loc"], False)
+        code = highlight(path.read_text(), PythonLexer(), formatter)
+        columns.append(
+            f'<div class="source"><h3>{html.escape(suite)} · {loc} LOC'
+            f"{'' if measured else ' (counted now)'}</h3>{code}</div>"
+        )
+    return f'<div class="sources">{"".join(columns)}</div>'
+
+
+def write_html(data: RunData, out: Path, plots: list[str]) -> Path:
+    e = html.escape
+    env = data.environment
+    facts = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in _facts(data))
+    versions = _html_table(("distribution", "version"), sorted(env.get("versions", {}).items()))
+    checksums = _html_table(("file", "sha256"), sorted(env.get("data_checksums", {}).items()))
+    figures = "".join(
+        f'<figure><img alt="{e(name)}" src="data:image/svg+xml;base64,'
+        f'{base64.b64encode((out / f"{name}.svg").read_bytes()).decode()}"></figure>'
+        for name in plots
+    )
+    tta = (
+        f"<h2>Time to accuracy</h2>{_html_table(TTA_HEADERS, tta_rows(data))}"
+        if data.time_to_accuracy
+        else ""
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(_title(data))}</title>
+<style>{CSS}{HtmlFormatter().get_style_defs(".highlight")}</style></head>
+<body>
+<h1>{e(_title(data))}</h1>
+<h2>Environment</h2><dl class="facts">{facts}</dl>
+<details><summary>Versions</summary>{versions}</details>
+<details><summary>Data checksums</summary>{checksums}</details>
+<h2>Training</h2><div class="wide">{_html_table(HEADERS, training_rows(data))}</div>
+<ul>{"".join(f"<li>{e(line)}</li>" for line in notes(data))}</ul>
+{tta}
+<h2>Plots</h2><div class="plots">{figures}</div>
+<h2>Sources</h2>
+<p>The suites' files as they are in the working tree now (the run was at commit
+{e(env.get("git_commit", "unknown")[:12])}). Scroll sideways for more suites.</p>
+{_sources(data)}
+</body></html>
+"""
+    path = out / "index.html"
+    files.write_text(path, page)
+    return path
+
+
+# --- all of it ---------------------------------------------------------------------------------
+def write_report(run_dir: Path) -> Path:
+    """Writes run_dir/report/ (summary.md, plots, index.html); returns the path of summary.md."""
+    run_dir = Path(run_dir)
+    data = load_run(run_dir)
+    out = run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(data, out)
+    summary = write_summary(data, out)
+    write_html(data, out, plots)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m common.report", description=__doc__)
+    parser.add_argument("run_dir", type=Path, nargs="?", help="default: newest in results/")
+    args = parser.parse_args(argv)
+    runs = sorted((ROOT / "results").glob("*/runs.json"))  # folders named by date-time
+    run_dir = args.run_dir or (runs[-1].parent if runs else None)
+    if run_dir is None:
+        parser.error("no run folder given and none in results/")
+    summary = write_report(run_dir)
+    print(summary.read_text())
+    print(f"report: {summary.parent / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,257 @@
+"""Tests of common/report.py on a recorded run folder (tests/fixtures/run), copied to tmp_path.
+
+The fixture has seven variants: raw PyTorch in eager and compile mode, fastai, a FAILED ignite,
+Keras on TensorFlow and on JAX (graph, eager, xla), a SKIPPED keras[torch], Lightning, the
+feeding floor, the cache load and two time-to-accuracy rows. Expected numbers are computed here
+from the fixture's JSON, not copied from the report.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from common import registry, report
+
+FIXTURE = Path(__file__).parent / "fixtures" / "run"
+PLOTS = ("throughput", "loc", "accuracy_per_epoch", "loc_vs_speed", "modes")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def fixture_json(name: str) -> dict:
+    return json.loads((FIXTURE / name).read_text())
+
+
+def training_infos() -> list[dict]:
+    return [
+        b["extra_info"]
+        for b in fixture_json("benchmark.json")["benchmarks"]
+        if "epoch_history" in b["extra_info"] and "target_accuracy" not in b["extra_info"]
+    ]
+
+
+def markdown_table(text: str, heading: str) -> dict[tuple[str, str], dict[str, str]]:
+    """The pipe table under `## heading`, as {(suite, mode): {column: cell}}."""
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ")[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    split = [[c.strip() for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])] for line in lines]
+    header, rows = split[0], split[2:]
+    return {
+        (row[0], row[header.index("mode")]): dict(zip(header, row, strict=True)) for row in rows
+    }
+
+
+class TextOf(HTMLParser):
+    """The text of a page, character references resolved, as a browser would show it, and the
+    values of its src and href attributes."""
+
+    def __init__(self, page: str):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.links: list[str] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.links += [value for name, value in attrs if name in ("src", "href")]
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def __str__(self) -> str:
+        return "".join(self.parts)
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("run")
+    shutil.copytree(FIXTURE, run_dir, dirs_exist_ok=True)
+    summary = report.write_report(run_dir)
+    assert summary == run_dir / "report" / "summary.md"
+    return summary.parent
+
+
+@pytest.fixture(scope="module")
+def summary(out) -> str:
+    return (out / "summary.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def table(summary) -> dict:
+    return markdown_table(summary, "Training")
+
+
+@pytest.fixture(scope="module")
+def page(out) -> str:
+    return (out / "index.html").read_text()
+
+
+# --- summary.md --------------------------------------------------------------------------------
+def test_heading_says_what_ran_on_what(summary):
+    env, settings = fixture_json("environment.json"), fixture_json("runs.json")["settings"]
+    head = summary.split("## Training")[0]
+    assert head.startswith("# MNIST: 7 variants, 2 epochs on 4,000 training images")
+    for fact in (
+        env["cpu"],
+        f"{settings['threads']} threads",
+        env["date"],
+        env["git_commit"][:12],
+        env["dataset"],
+        f"{settings['train_size']:,} training images",
+        "2 epochs",
+    ):
+        assert fact in head
+
+
+def test_one_row_per_variant_and_mode_in_registry_order(table):
+    expected = [(i["variant"], i["mode"]) for i in training_infos()]
+    expected += [
+        (e["variant"], "—") for e in fixture_json("runs.json")["variants"] if e["status"] != "ok"
+    ]
+    order = [v.id for v in registry.variants()]
+    assert sorted(table) == sorted(expected)
+    assert [order.index(variant) for variant, _ in table] == sorted(
+        order.index(variant) for variant, _ in table
+    )
+    assert list(table)[:2] == [("raw_pytorch", "eager"), ("raw_pytorch", "compile")]
+    assert [mode for variant, mode in table if variant == "keras[jax]"] == ["graph", "eager", "xla"]
+
+
+def test_every_number_in_the_table(table):
+    infos = training_infos()
+    (reference,) = [i for i in infos if i["variant"] == "raw_pytorch" and i["mode"] == "eager"]
+    for info in infos:
+        row = table[info["variant"], info["mode"]]
+        assert row["backend"] == info["backend"]
+        assert row["LOC"] == str(info["loc"])
+        assert row["s/epoch"] == f"{info['train_seconds'] / info['epochs']:.2f}"
+        assert row["images/s"] == f"{info['images_per_second']:,.0f}"
+        ratio = info["images_per_second"] / reference["images_per_second"]
+        assert row["vs raw PyTorch"] == f"{ratio:.2f}"
+        assert row["test acc. %"] == f"{100 * info['test_accuracy']:.2f}"
+        assert row["peak MB"] == f"{info['peak_rss_mb']:,.0f}"
+        assert row["import s"] == f"{info['import_seconds']:.2f}"
+        assert row["checkpoint KB"] == f"{info['checkpoint_bytes'] / 1024:,.0f}"
+
+
+def test_ratio_is_against_raw_pytorch_in_its_default_mode(table):
+    # The fixture's numbers tell the candidate references apart: against raw_pytorch compile
+    # (1,600/s) fastai would read 0.50, against the feeding floor (1,250/s) 0.64.
+    assert table["raw_pytorch", "eager"]["vs raw PyTorch"] == "1.00"
+    assert table["raw_pytorch", "compile"]["vs raw PyTorch"] == "1.60"
+    assert table["fastai", "eager"]["vs raw PyTorch"] == "0.80"
+    assert table["keras[jax]", "xla"]["vs raw PyTorch"] == "2.00"
+    assert table["raw_pytorch", "eager"]["test acc. %"] == "91.23"
+
+
+def test_ratio_does_not_depend_on_the_order_of_the_benchmarks(tmp_path):
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    bench = fixture_json("benchmark.json")
+    bench["benchmarks"].reverse()  # the compile row and the floor now come before eager
+    (tmp_path / "benchmark.json").write_text(json.dumps(bench))
+    data = report.load_run(tmp_path)
+    assert (data.reference["variant"], data.reference["mode"]) == ("raw_pytorch", "eager")
+    ratios = {(row[0], row[2]): row[6] for row in report.training_rows(data)}
+    assert ratios["fastai", "eager"] == "0.80"
+    assert ratios["raw_pytorch", "compile"] == "1.60"
+
+
+def test_failed_and_skipped_variants_show_status_and_error(table, summary):
+    variants = {e["variant"]: e for e in fixture_json("runs.json")["variants"]}
+    failed = table["ignite", "—"]
+    assert failed["LOC"] == "FAILED"
+    assert variants["ignite"]["error"][:20] in failed["s/epoch"]
+    assert failed["images/s"] == failed["vs raw PyTorch"] == ""
+    assert table["keras[torch]", "—"]["LOC"] == "SKIPPED"
+    assert f"- ignite failed: `{variants['ignite']['error']}`" in summary  # the whole error
+    keys = list(table)  # in its place among the others, not at the end
+    assert (
+        keys.index(("fastai", "eager"))
+        < keys.index(("ignite", "—"))
+        < keys.index(("keras[tensorflow]", "graph"))
+    )
+
+
+def test_notes_below_the_table(summary):
+    assert "0.80 of the tensor-slicing floor (1,250 images/s" in summary
+    assert "parsed cache in 0.055 s" in summary
+    assert "240.5 s wall time" in summary and "180.2 s" in summary
+    assert "60.3 s (25.1%)" in summary
+
+
+def test_time_to_accuracy_table(summary):
+    rows = markdown_table(summary, "Time to accuracy")
+    assert rows["raw_pytorch", "eager"]["reached"] == "yes"
+    assert rows["raw_pytorch", "eager"]["epoch"] == "2"
+    assert rows["raw_pytorch", "eager"]["seconds to target"] == "8.00"
+    assert rows["keras[jax]", "graph"]["reached"] == "no"
+    assert rows["keras[jax]", "graph"]["seconds to target"] == "—"
+
+
+# --- plots -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", PLOTS)
+def test_plot_written_as_png_and_svg(out, name):
+    png, svg = out / f"{name}.png", out / f"{name}.svg"
+    assert png.read_bytes().startswith(PNG_MAGIC)
+    assert ET.parse(svg).getroot().tag.endswith("svg")
+
+
+def test_no_modes_plot_without_mode_rows(tmp_path):
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    data = report.load_run(tmp_path)
+    data.training = data.per_variant
+    assert not data.has_modes and report.plot_modes(data) is None
+
+
+# --- index.html --------------------------------------------------------------------------------
+def test_html_is_self_contained(page):
+    links = TextOf(page).links
+    assert len(links) == len(PLOTS)
+    assert all(link.startswith("data:image/svg+xml;base64,") for link in links)
+    assert "url(" not in page and "@import" not in page
+    assert "<link" not in page and "<script" not in page
+
+
+def test_html_has_the_environment_and_the_table(page):
+    text = str(TextOf(page))
+    env = fixture_json("environment.json")
+    assert env["cpu"] in text and env["versions"]["torch"] in text
+    for info in training_infos():
+        assert f"<td>{html.escape(info['variant'])}" in page
+    assert "FAILED" in text and "1.60" in text and "91.23" in text
+    error = fixture_json("runs.json")["variants"][2]["error"]
+    assert html.escape(error) in page and error in text  # escaped in the page, intact on screen
+    assert error not in page
+
+
+def test_html_shows_every_suite_source_escaped(page):
+    sources = page.split('<div class="sources">', 1)[1]
+    text = str(TextOf(sources))
+    locs = {i["suite"]: i["loc"] for i in training_infos()}
+    suites = {v.suite: v.path for v in registry.variants()}
+    for suite in ("raw_pytorch", "fastai", "ignite", "keras", "lightning"):
+        source = suites[suite].read_text()
+        for line in filter(None, (line.strip() for line in source.splitlines())):
+            assert line in text, f"{suite}: {line!r} missing"
+        if suite in locs:
+            assert f"{suite} · {locs[suite]} LOC" in text
+    assert "-&gt;" in sources and "->" not in sources  # annotations, HTML-escaped
+
+
+def test_run_without_benchmarks_still_reports(tmp_path):
+    shutil.copy(FIXTURE / "environment.json", tmp_path)
+    runs = fixture_json("runs.json")
+    for entry in runs["variants"]:
+        entry.update(status="interrupted", error=None)
+    del runs["split"]
+    (tmp_path / "runs.json").write_text(json.dumps(runs))
+    table = markdown_table(report.write_report(tmp_path).read_text(), "Training")
+    assert {row["LOC"] for row in table.values()} == {"INTERRUPTED"}
+    assert (tmp_path / "report" / "index.html").exists()
+    assert not (tmp_path / "report" / "throughput.png").exists()
