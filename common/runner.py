@@ -15,7 +15,7 @@ from pathlib import Path
 from common import metrics
 from common.hooks import TrainingHooks
 from common.registry import LoadedSuite
-from common.task import RunConfig, TaskData
+from common.task import RunConfig, SettingError, TaskData
 
 
 def _time_once(target, setup, rounds):
@@ -44,6 +44,10 @@ def measure(
     trains a freshly built model; model building is setup, not training time.
     """
     module, variant = suite.module, suite.variant
+    if not variant.supports(run.mode):
+        raise SettingError(
+            f"{variant.id} has no execution mode {run.mode!r}; it has: {', '.join(variant.modes)}"
+        )
     rounds_hooks: list[TrainingHooks] = []
 
     def setup():

@@ -89,7 +89,7 @@ def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks
             loss.backward()
             optimizer.step()
             loss_sum += loss.detach() * len(labels)
-            hooks.batch_end(loss)
+            hooks.batch_end(loss.detach())
         hooks.validation_start()
         accuracy = float(np.mean(predict(model, data.test_images) == data.test_labels))
         hooks.validation_end()
