@@ -7,6 +7,8 @@ or it needs another backend, chosen at import, so its own process.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import time
 
 import pytest
@@ -47,6 +49,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=15,
         help="time-to-accuracy scenario: give up after this many epochs",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # TensorFlow 2.21 loads its LLVM symbols globally, and triton loaded after it crashes the
+    # process (tensorflow/tensorflow#124205); torch loads triton with its first optimizer. So a
+    # process that runs several suites loads it first. A process of one suite (as compare runs
+    # them) skips this, so that the suite's import time stays its own.
+    if len(_selected(config)) > 1 and importlib.util.find_spec("torch") is not None:
+        importlib.import_module("torch._dynamo")
 
 
 def _selected(config: pytest.Config) -> list[registry.Variant]:

@@ -15,7 +15,8 @@ The functions every suite module defines (the contract, the same for every frame
     build_model(run) -> model            seeds the framework with run.seed, builds the convnet
     train(model, data, run, hooks) -> trained
                                           trains run.epochs epochs; calls hooks.batch_end(loss)
-                                          per step, hooks.validation_start()/validation_end()
+                                          per step (where the framework hands out the step's
+                                          loss), hooks.validation_start()/validation_end()
                                           around its evaluation, hooks.epoch_end(...) per epoch,
                                           and stops early when epoch_end returns True
     predict(trained, images) -> ndarray  predicted class ids for float32 (N, 28, 28) images
