@@ -115,6 +115,8 @@ def _pytest_command(variant, run: RunConfig, args: argparse.Namespace, json_path
         "-rfEs",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:warnings",  # third-party deprecation notices, by the thousand on some backends
         "--suite",
         variant.id,
         "--epochs",
@@ -163,7 +165,7 @@ def run_job(variant, run: RunConfig, args, run_dir: Path, echo) -> dict:
         try:
             for line in child.stdout:
                 lines.append(line)
-                if line.startswith("  "):  # the per-epoch progress lines
+                if line.startswith(f"  {variant.id}: "):  # the per-epoch progress lines
                     echo(line.rstrip())
             child.wait()
         finally:
@@ -188,9 +190,9 @@ def merge(run_dir: Path, runs: list[dict]) -> None:
     """All variants' pytest-benchmark JSON as one file of the same format."""
     merged = None
     for entry in runs:
-        path = run_dir / entry["json"]
-        if entry["status"] != "ok" or not path.exists():
+        if entry["status"] != "ok" or not (run_dir / entry["json"]).exists():
             continue
+        path = run_dir / entry["json"]
         data = json.loads(path.read_text())
         if merged is None:
             merged = {**data, "benchmarks": []}
@@ -200,25 +202,25 @@ def merge(run_dir: Path, runs: list[dict]) -> None:
 
 
 def harness_split(benchmarks: list[dict], wall_seconds: float) -> dict:
-    """Wall time split into the suites' own work (training, evaluation, framework import) and
-    everything else (process start, data loading, checkpoints, the harness)."""
-    suite_seconds = 0.0
+    """Wall time split into the suites' own work and the harness's: process starts, pytest,
+    data loading and the driver itself (everything not measured inside a suite)."""
+    parts = dict.fromkeys(("training", "evaluation", "imports", "checkpoints"), 0.0)
     for bench in benchmarks:
         info = bench.get("extra_info", {})
         if "epoch_history" in info:
-            suite_seconds += (
-                info["train_seconds"] * info["rounds"]
-                + info["eval_seconds"]
-                + info["predict_seconds"]
-                + info["import_seconds"]
-            )
-        else:
-            suite_seconds += bench["stats"]["total"]  # the floor and the data benchmark
+            parts["training"] += info["train_seconds"] * info["rounds"]
+            parts["evaluation"] += info["eval_seconds"] + info["predict_seconds"]
+            parts["imports"] += info["import_seconds"]
+            parts["checkpoints"] += info.get("checkpoint_seconds", 0.0)  # older records lack it
+        else:  # the feeding floor and the cache load: measurements too
+            parts["training"] += bench["stats"]["total"]
+    harness = wall_seconds - sum(parts.values())
     return {
         "wall_seconds": wall_seconds,
-        "suites_seconds": suite_seconds,
-        "harness_seconds": wall_seconds - suite_seconds,
-        "harness_share": (wall_seconds - suite_seconds) / wall_seconds if wall_seconds else 0,
+        **{f"{k}_seconds": v for k, v in parts.items()},
+        "suites_seconds": sum(parts.values()),
+        "harness_seconds": harness,
+        "harness_share": harness / wall_seconds if wall_seconds else 0.0,
     }
 
 

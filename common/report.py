@@ -286,10 +286,16 @@ def notes(data: RunData, markdown: bool = False) -> list[str]:
         )
     split = data.runs.get("split")
     if split:
+        parts = ("training", "evaluation", "imports", "checkpoints")
+        own = ", ".join(
+            f"{part} {split[f'{part}_seconds']:.1f} s"
+            for part in parts
+            if f"{part}_seconds" in split
+        )
         lines.append(
-            f"Harness split: {split['wall_seconds']:.1f} s wall time; the suites' own work "
-            f"(training, evaluation, prediction, imports) {split['suites_seconds']:.1f} s, the "
-            f"harness (processes, data, checkpoints) {split['harness_seconds']:.1f} s "
+            f"Wall time {split['wall_seconds']:.1f} s: the suites' own work "
+            f"{split['suites_seconds']:.1f} s ({own}); the harness (process starts, pytest, data "
+            f"loading, the driver) {split['harness_seconds']:.1f} s "
             f"({100 * split['harness_share']:.1f}%)."
         )
     code = _md_code if markdown else str

@@ -56,16 +56,28 @@ def test_training_stops_when_the_target_is_reached(suite):
 def test_runs_on_its_own_from_the_command_line(variant, suite):
     env = {**os.environ, **variant.environment()}
     args = ["--epochs", "1", "--train-size", "512", "--test-size", "500"]
-    done = subprocess.run([sys.executable, "-m", variant.module_name, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", variant.module_name, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "epoch 1/1" in done.stdout and "test accuracy" in done.stdout
 
 
 def test_command_line_rejects_a_bad_setting_in_one_line(variant, suite):
     env = {**os.environ, **variant.environment()}
-    done = subprocess.run([sys.executable, "-m", variant.module_name, "--epochs", "0"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", variant.module_name, "--epochs", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 2
     last_line = done.stderr.strip().splitlines()[-1]
     assert last_line.endswith("epochs must be a whole number >= 1, got 0")
@@ -75,8 +87,7 @@ def test_command_line_rejects_a_bad_setting_in_one_line(variant, suite):
 def test_predict_returns_class_ids_for_every_image(suite):
     run = SMOKE.with_(train_size=256, test_size=300)
     data, _ = task_data_for(run)
-    trained = suite.module.train(suite.module.build_model(run), data, run,
-                                 TrainingHooks(epochs=1))
+    trained = suite.module.train(suite.module.build_model(run), data, run, TrainingHooks(epochs=1))
     predictions = np.asarray(suite.module.predict(trained, data.test_images))
     assert predictions.shape == (300,)
     assert np.issubdtype(predictions.dtype, np.integer)
