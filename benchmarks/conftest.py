@@ -1,6 +1,21 @@
-"""Fixtures shared by the benchmarks."""
+"""Fixtures shared by the benchmarks: run settings from the command line, progress lines, and
+one measuring step that every training benchmark goes through."""
+
+from __future__ import annotations
 
 import pytest
+
+from common import runner
+from common.task import RunConfig
+from conftest import task_data_for
+
+
+def bench_run(config: pytest.Config) -> RunConfig:
+    return RunConfig(
+        epochs=config.getoption("--epochs") or RunConfig.epochs,
+        train_size=config.getoption("--train-size"),
+        mode=config.getoption("--mode"),
+    )
 
 
 @pytest.fixture
@@ -14,3 +29,32 @@ def progress(request):
             terminal.write_line(f"  {request.node.callspec.id}: {line}")
 
     return write
+
+
+@pytest.fixture
+def measure(benchmark, suite, request, progress):
+    """measure(run, group, **options): train the suite under pytest-benchmark's pedantic timing
+    and put the whole record into extra_info (so the JSON output is the complete record)."""
+
+    def measure_suite(run: RunConfig, group: str, **options) -> dict:
+        if not suite.variant.supports(run.mode):
+            pytest.skip(
+                f"{suite.variant.id} has no mode {run.mode!r} "
+                f"(it has: {', '.join(suite.variant.modes)})"
+            )
+        data, data_seconds = task_data_for(run)
+        benchmark.group = group
+        record = runner.measure(
+            suite,
+            run,
+            data,
+            pedantic=benchmark.pedantic,
+            log=progress,
+            rounds=request.config.getoption("--rounds"),
+            data_seconds=data_seconds,
+            **options,
+        )
+        benchmark.extra_info.update(record)
+        return record
+
+    return measure_suite

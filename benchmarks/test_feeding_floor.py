@@ -11,7 +11,7 @@ from common import task
 from common.task import RunConfig
 from conftest import task_data_for
 
-from .test_training import bench_run
+from .conftest import bench_run
 
 
 def train_by_slicing(model, images, labels, run: RunConfig) -> int:

@@ -13,29 +13,12 @@ from __future__ import annotations
 
 import pytest
 
-from common import runner
-from common.task import RunConfig
-from conftest import task_data_for
+from .conftest import bench_run
 
 
-def test_time_to_accuracy(benchmark, suite, request, progress):
+def test_time_to_accuracy(measure, request):
     target = request.config.getoption("--target-accuracy")
     if target is None:
         pytest.skip("on demand: pass --target-accuracy (e.g. 0.99) to run this scenario")
-    run = RunConfig(
-        epochs=request.config.getoption("--max-epochs"),
-        train_size=request.config.getoption("--train-size"),
-        mode=request.config.getoption("--mode"),
-    )
-    data, data_seconds = task_data_for(run)
-    benchmark.group = f"time to {target:.1%} on {run.dataset}"
-    record = runner.measure(
-        suite,
-        run,
-        data,
-        pedantic=benchmark.pedantic,
-        log=progress,
-        target_accuracy=target,
-        data_seconds=data_seconds,
-    )
-    benchmark.extra_info.update(record)
+    run = bench_run(request.config).with_(epochs=request.config.getoption("--max-epochs"))
+    measure(run, group=f"time to {target:.1%} on {run.dataset}", target_accuracy=target)
