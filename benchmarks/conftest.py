@@ -52,6 +52,7 @@ def measure(benchmark, suite, request, progress):
             log=progress,
             rounds=request.config.getoption("--rounds"),
             data_seconds=data_seconds,
+            warm_up=True,
             **options,
         )
         benchmark.extra_info.update(record)

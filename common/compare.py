@@ -204,7 +204,7 @@ def merge(run_dir: Path, runs: list[dict]) -> None:
 def harness_split(benchmarks: list[dict], wall_seconds: float) -> dict:
     """Wall time split into the suites' own work and the harness's: process starts, pytest,
     data loading and the driver itself (everything not measured inside a suite)."""
-    parts = dict.fromkeys(("training", "evaluation", "imports", "checkpoints"), 0.0)
+    parts = dict.fromkeys(("training", "evaluation", "imports", "checkpoints", "warm_up"), 0.0)
     for bench in benchmarks:
         info = bench.get("extra_info", {})
         if "epoch_history" in info:
@@ -212,6 +212,7 @@ def harness_split(benchmarks: list[dict], wall_seconds: float) -> dict:
             parts["evaluation"] += info["eval_seconds"] + info["predict_seconds"]
             parts["imports"] += info["import_seconds"]
             parts["checkpoints"] += info.get("checkpoint_seconds", 0.0)  # older records lack it
+            parts["warm_up"] += info.get("warm_up_seconds", 0.0)
         else:  # the feeding floor and the cache load: measurements too
             parts["training"] += bench["stats"]["total"]
     harness = wall_seconds - sum(parts.values())

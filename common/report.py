@@ -286,9 +286,9 @@ def notes(data: RunData, markdown: bool = False) -> list[str]:
         )
     split = data.runs.get("split")
     if split:
-        parts = ("training", "evaluation", "imports", "checkpoints")
+        parts = ("training", "evaluation", "imports", "checkpoints", "warm_up")
         own = ", ".join(
-            f"{part} {split[f'{part}_seconds']:.1f} s"
+            f"{part.replace('_', '-')} {split[f'{part}_seconds']:.1f} s"
             for part in parts
             if f"{part}_seconds" in split
         )

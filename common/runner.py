@@ -10,10 +10,11 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from common import metrics
-from common.hooks import TrainingHooks
+from common.hooks import TrainingClock, TrainingHooks
 from common.registry import LoadedSuite
 from common.task import RunConfig, SettingError, TaskData
 
@@ -27,6 +28,26 @@ def _time_once(target, setup, rounds):
     return result
 
 
+WARM_UP_IMAGES = 512
+
+
+def _warm_up(module, run: RunConfig, data: TaskData) -> float:
+    start = time.perf_counter()
+    few = slice(0, WARM_UP_IMAGES)
+    sample = replace(
+        data,
+        train_images=data.train_images[few],
+        train_labels=data.train_labels[few],
+        test_images=data.test_images[few],
+        test_labels=data.test_labels[few],
+    )
+    warm = run.with_(epochs=1)
+    module.train(
+        module.build_model(warm), sample, warm, TrainingHooks(epochs=1, clock=TrainingClock())
+    )
+    return time.perf_counter() - start
+
+
 def measure(
     suite: LoadedSuite,
     run: RunConfig,
@@ -37,11 +58,16 @@ def measure(
     target_accuracy: float | None = None,
     log: Callable[[str], None] | None = None,
     data_seconds: float | None = None,
+    warm_up: bool = False,
 ) -> dict:
     """Train (timed), predict, save and reload; return the complete record of the run.
 
     pedantic: benchmark.pedantic from pytest-benchmark, or None to time without it. Each round
     trains a freshly built model; model building is setup, not training time.
+    warm_up: first train a throwaway model on WARM_UP_IMAGES images, untimed, so that what a
+    process does once (torch imports torch._dynamo with its first optimizer, oneDNN builds its
+    kernels, TensorFlow starts its runtime) is not counted as training. It costs a second or
+    two and is reported as warm_up_seconds; the benchmarks use it, quick tests don't.
     """
     module, variant = suite.module, suite.variant
     if not variant.supports(run.mode):
@@ -56,6 +82,7 @@ def measure(
         rounds_hooks.append(hooks)
         return (model, data, run, hooks), {}
 
+    warm_up_seconds = _warm_up(module, run, data) if warm_up else 0.0
     metrics.reset_peak_rss()
     timer = pedantic or _time_once
     trained = timer(module.train, setup=setup, rounds=rounds)
@@ -109,6 +136,7 @@ def measure(
         "data_seconds": data_seconds,
         "checkpoint_bytes": checkpoint_bytes,
         "checkpoint_seconds": checkpoint_seconds,  # save and load
+        "warm_up_seconds": warm_up_seconds,
         "roundtrip_identical": roundtrip_identical,
         **metrics.count_file_lines(variant.path),
         "python": platform.python_version(),
