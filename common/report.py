@@ -43,7 +43,16 @@ HEADERS = (
     "import s",
     "checkpoint KB",
 )
-TTA_HEADERS = ("suite", "mode", "target %", "reached", "epoch", "seconds to target", "epochs cap")
+TTA_HEADERS = (
+    "suite",
+    "mode",
+    "target %",
+    "reached",
+    "epoch",
+    "seconds to target",
+    "evaluation s (beside)",
+    "epochs cap",
+)
 NUMERIC_FROM = 3  # HEADERS from here on are numbers, right-aligned (TTA_HEADERS: from 2)
 ERROR_WIDTH = 40  # characters of an error shown in the table; the notes below give it whole
 
@@ -151,7 +160,8 @@ def _short_cpu(environment: dict) -> str:
 
 
 def _title(data: RunData) -> str:
-    count = len({r["variant"] for r in data.training} | {e["variant"] for e in data.incomplete})
+    rows = [*data.training, *data.time_to_accuracy, *data.incomplete]
+    count = len({r["variant"] for r in rows})
     size = data.setting("train_size")
     return (
         f"{str(data.setting('dataset')).upper()}: {_plural(count, 'variant')}, "
@@ -262,6 +272,7 @@ def tta_rows(data: RunData) -> list[list[str]]:
             "yes" if r["reached"] else "no",
             _f(r.get("epoch_reached"), "d"),
             _f(r.get("seconds_to_target"), ".2f"),
+            _f(r.get("eval_seconds_to_target"), ".2f"),
             _f(r.get("epochs_cap"), "d"),
         ]
         for r in data.time_to_accuracy
