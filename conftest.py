@@ -15,7 +15,7 @@ import pytest
 
 from common import registry
 from common.data import DataError
-from common.task import RunConfig, load_task_data
+from common.task import RunConfig, SettingError, load_task_data
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,15 +28,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only this suite or variant, e.g. raw_pytorch or 'keras[jax]' "
         "(repeatable; default: all)",
     )
-    group.addoption("--epochs", type=int, default=None, help="benchmarks: epochs (default 2)")
+    RunConfig.add_arguments(group.addoption)  # the run knobs, declared once in common/task.py
+    group.addoption("--rounds", type=int, default=1, help="benchmarks: timed rounds per suite")
     group.addoption(
-        "--train-size",
+        "--block-steps",
         type=int,
         default=None,
-        help="benchmarks: training images (default all 60,000)",
+        help="benchmarks: steps per timed block (default: common.runner.BLOCK_STEPS)",
     )
-    group.addoption("--mode", default="default", help="benchmarks: execution mode")
-    group.addoption("--rounds", type=int, default=1, help="benchmarks: timed rounds per suite")
     group.addoption(
         "--target-accuracy",
         type=float,
@@ -51,7 +50,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def run_config(config: pytest.Config) -> RunConfig:
+    """The run knobs given on pytest's command line, over the task's defaults."""
+    try:
+        run = RunConfig().updated({name: config.getoption(name) for name in RunConfig.names()})
+        for option in ("rounds", "block_steps", "max_epochs"):
+            value = config.getoption(option)
+            if value is not None and value < 1:
+                raise SettingError(f"--{option.replace('_', '-')} must be >= 1, got {value}")
+    except SettingError as error:
+        raise pytest.UsageError(str(error)) from None
+    return run
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    run_config(config)  # a bad setting is a usage error before anything is collected
     # TensorFlow 2.21 loads its LLVM symbols globally, and triton loaded after it crashes the
     # process (tensorflow/tensorflow#124205); torch loads triton with its first optimizer. So a
     # process that runs several suites loads it first. A process of one suite (as compare runs

@@ -6,16 +6,13 @@ from __future__ import annotations
 import pytest
 
 from common import runner
-from common.task import RunConfig
-from conftest import task_data_for
+from common.task import RunConfig, SettingError
+from common.turns import process_turns
+from conftest import run_config, task_data_for
 
 
 def bench_run(config: pytest.Config) -> RunConfig:
-    return RunConfig(
-        epochs=config.getoption("--epochs") or RunConfig.epochs,
-        train_size=config.getoption("--train-size"),
-        mode=config.getoption("--mode"),
-    )
+    return run_config(config)
 
 
 @pytest.fixture
@@ -37,11 +34,10 @@ def measure(benchmark, suite, request, progress):
     and put the whole record into extra_info (so the JSON output is the complete record)."""
 
     def measure_suite(run: RunConfig, group: str, **options) -> dict:
-        if not suite.variant.supports(run.mode):
-            pytest.skip(
-                f"{suite.variant.id} has no mode {run.mode!r} "
-                f"(it has: {', '.join(suite.variant.modes)})"
-            )
+        try:
+            suite.variant.check(run)
+        except SettingError as error:
+            pytest.skip(str(error))
         data, data_seconds = task_data_for(run)
         benchmark.group = group
         record = runner.measure(
@@ -53,6 +49,8 @@ def measure(benchmark, suite, request, progress):
             rounds=request.config.getoption("--rounds"),
             data_seconds=data_seconds,
             warm_up=True,
+            block_steps=request.config.getoption("--block-steps"),
+            turns=process_turns(),
             **options,
         )
         benchmark.extra_info.update(record)

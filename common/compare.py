@@ -16,21 +16,25 @@ failure or a Ctrl-C loses nothing already measured. Output goes to results/<date
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
 import re
-import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from common import files, registry
+from common import files, registry, runner, schedule, task
 from common.environment import describe_environment
 from common.task import RunConfig, SettingError
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = {"epochs": 1, "train_size": 4000}  # a first look: about 3 s of training per suite here
+# The overhead scenario: the tiny linear model at a small batch on one thread, one epoch of full
+# MNIST (7,500 steps), where what a step costs is the framework's own work (common/task.py).
+OVERHEAD = {"model": "linear", "batch_size": task.OVERHEAD_BATCH_SIZE, "threads": 1, "epochs": 1}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,60 +54,117 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"{QUICK['epochs']} epoch on {QUICK['train_size']:,} images per suite",
     )
-    add("--epochs", type=int, help="epochs per suite (default 2)")
-    add("--train-size", type=int, help="training images (default all 60,000)")
-    add("--mode", default="default", help="execution mode for every suite (default: each one's)")
-    add(
+    knobs = parser.add_argument_group("run knobs (the same as every suite's command line)")
+    RunConfig.add_arguments(knobs.add_argument)
+    scenarios = parser.add_argument_group("scenarios")
+    scenarios.add_argument(
         "--modes",
         action="store_true",
-        help="scenario: every suite in each of its execution modes (eager, graph, xla, compile)",
+        help="every suite in each of its execution modes (eager, graph, xla, compile)",
     )
-    add(
+    scenarios.add_argument(
+        "--overhead",
+        action="store_true",
+        help="framework overhead per step: the tiny linear model, batch "
+        f"{task.OVERHEAD_BATCH_SIZE}, 1 thread, each suite as written and with each switch",
+    )
+    scenarios.add_argument(
         "--target-accuracy",
         type=float,
-        help="scenario: time to reach this test accuracy, e.g. 0.99 (checked after every epoch)",
+        help="time to reach this test accuracy, e.g. 0.99 (checked after every epoch)",
     )
-    add("--max-epochs", type=int, default=15, help="time-to-accuracy: epoch cap (default 15)")
-    add("--rounds", type=int, default=1, help="timed rounds per suite")
-    add("--threads", type=int, default=RunConfig().threads)
+    scenarios.add_argument(
+        "--max-epochs", type=int, default=15, help="time-to-accuracy: epoch cap (default 15)"
+    )
+    timing = parser.add_argument_group("timing")
+    timing.add_argument(
+        "--block-steps",
+        type=int,
+        help="training steps per timed block (default: "
+        + ", ".join(f"{steps} for the {model}" for model, steps in runner.BLOCK_STEPS.items())
+        + ")",
+    )
+    timing.add_argument(
+        "--order-seed",
+        type=int,
+        default=None,
+        help="seed of the shuffled order of turns in each round (default: from the clock)",
+    )
     add("--out", type=Path, default=ROOT / "results", help="results folder (default: results/)")
     return parser
 
 
 def _settings(args: argparse.Namespace) -> RunConfig:
-    run = RunConfig(threads=args.threads, mode=args.mode)
+    run = RunConfig()
     if args.quick:
         run = run.with_(**QUICK)
-    if args.epochs is not None:
-        run = run.with_(epochs=args.epochs)
-    if args.train_size is not None:
-        run = run.with_(train_size=args.train_size)
+    if args.overhead:
+        run = run.with_(**OVERHEAD)
+    run = run.updated(vars(args))
     if args.target_accuracy is not None:
         if not 0 < args.target_accuracy <= 1:
             raise SettingError(f"target accuracy must be in (0, 1], got {args.target_accuracy}")
+        if args.max_epochs < 1:
+            raise SettingError(f"max epochs must be a whole number >= 1, got {args.max_epochs}")
         run = run.with_(epochs=args.max_epochs)
-    if args.rounds < 1:
-        raise SettingError(f"rounds must be a whole number >= 1, got {args.rounds}")
+    if args.block_steps is not None and args.block_steps < 1:
+        raise SettingError(f"block steps must be a whole number >= 1, got {args.block_steps}")
+    if sum((args.modes, args.overhead, args.target_accuracy is not None)) > 1:
+        raise SettingError("choose one scenario: --modes, --overhead or --target-accuracy")
     return run
 
 
-def _jobs(chosen: list[registry.Variant], run: RunConfig, every_mode: bool):
-    """(variant, run) pairs: one process each."""
-    if not every_mode:
-        return [(v, run) for v in chosen]
-    return [(v, run.with_(mode=mode)) for v in chosen for mode in (v.modes or ("default",))]
+def _jobs(chosen: list[registry.Variant], run: RunConfig, args) -> list[tuple]:
+    """(variant, run) pairs, one process each; the reference (raw PyTorch as written) first."""
+    if args.modes:
+        pairs = [(v, run.with_(mode=m)) for v in chosen for m in (v.modes or ("default",))]
+    elif args.overhead:
+        pairs = [(v, run.with_(switch=s)) for v in chosen for s in ("default", *v.switches)]
+    else:
+        pairs = [(v, run) for v in chosen]
+    for variant, job_run in pairs:
+        variant.check(job_run)
+    return pairs
 
 
-def _pytest_command(variant, run: RunConfig, args: argparse.Namespace, json_path: Path):
+def label(variant: registry.Variant, run: RunConfig) -> str:
+    """A job's name: the variant, then its mode and switch where they are not the default."""
+    name = variant.id
+    if run.mode != "default":
+        name += f"-{run.mode}"
+    if run.switch != "default":
+        name += f"+{run.switch}"
+    return name
+
+
+def is_reference(variant: registry.Variant, run: RunConfig) -> bool:
+    default_mode = (variant.modes or ("default",))[0]
+    return (
+        variant.suite == registry.REFERENCE
+        and run.mode in ("default", default_mode)
+        and run.switch == "default"
+    )
+
+
+def _paths(log: Path) -> tuple[Path, Path, Path]:
+    """A process's pytest-benchmark JSON while it runs, once done, and its JUnit XML."""
+    final = log.parent.parent / "raw" / f"{log.stem}.json"
+    return final.with_name(f".{final.name}.running"), final, log.with_suffix(".xml")
+
+
+def _pytest_command(variant, run: RunConfig, args: argparse.Namespace, log: Path) -> list[str]:
+    json_path, _, junit = _paths(log)
     if args.target_accuracy is not None:
         tests = ["test_time_to_accuracy.py"]
         options = ["--target-accuracy", str(args.target_accuracy), "--max-epochs", str(run.epochs)]
-    elif args.modes:
+    elif args.modes or args.overhead:
         tests, options = ["test_training.py"], []
     else:  # the default comparison, with the reference's floor and the data-loading benchmark
         tests = ["test_training.py", "test_feeding_floor.py", "test_data_loading.py"]
         options = []
-    command = [
+    if args.block_steps is not None:
+        options += ["--block-steps", str(args.block_steps)]
+    return [
         sys.executable,
         "-m",
         "pytest",
@@ -119,71 +180,62 @@ def _pytest_command(variant, run: RunConfig, args: argparse.Namespace, json_path
         "no:warnings",  # third-party deprecation notices, by the thousand on some backends
         "--suite",
         variant.id,
-        "--epochs",
-        str(run.epochs),
-        "--mode",
-        run.mode,
-        "--rounds",
-        str(args.rounds),
+        *run.to_arguments(),
         f"--benchmark-json={json_path}",
+        f"--junitxml={junit}",
     ]
-    if run.train_size is not None:
-        command += ["--train-size", str(run.train_size)]
-    return command
 
 
-def _outcome(returncode: int, log: str, benchmarks: list[dict]) -> tuple[str, str | None]:
-    """ok / failed / skipped, and the one-line reason pytest gave for a failure or a skip."""
-    failures = re.findall(r"^(?:FAILED|ERROR) \S+(?: - (.*))?$", log, re.MULTILINE)
-    if returncode not in (0, 5) or failures:
-        reason = next((f for f in failures if f), None)
-        tail = [line for line in log.strip().splitlines() if line.strip()][-1:] or ["no output"]
-        return "failed", reason or f"exit status {returncode}: {tail[0]}"
+def junit_outcome(path: Path) -> tuple[list[str], list[str]]:
+    """The first line of each failure or error, and each skip's reason, from pytest's JUnit XML:
+    structured, so a long message is never cut to the terminal's width."""
+    if not path.exists():
+        return [], []
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError:
+        return [], []
+    failures, skips = [], []
+    for case in root.iter("testcase"):
+        for element in case:
+            message = (element.get("message") or element.text or "").strip()
+            first = message.splitlines()[0] if message else element.tag
+            if element.tag in ("failure", "error"):
+                failures.append(first)
+            elif element.tag == "skipped":
+                skips.append(re.sub(r"^Skipped: ", "", first))
+    return failures, skips
+
+
+def _outcome(returncode: int, junit: Path, benchmarks: list[dict], log: Path):
+    """ok / failed / skipped, and the reason, from the structured records the child left."""
+    failures, skips = junit_outcome(junit)
+    if failures:
+        return "failed", failures[0]
+    if returncode not in (0, 5):
+        tail = _last_line(log)
+        return "failed", f"exit status {returncode}" + (f": {tail}" if tail else "")
     if any("epoch_history" in b.get("extra_info", {}) for b in benchmarks):
         return "ok", None
-    skipped = re.findall(r"^SKIPPED \[\d+\] [^:]+:\d+: (.*)$", log, re.MULTILINE)
-    return "skipped", skipped[0] if skipped else "no benchmark ran"
+    return "skipped", skips[0] if skips else "no benchmark ran"
 
 
-def run_job(variant, run: RunConfig, args, run_dir: Path, echo) -> dict:
-    name = variant.id if run.mode == "default" else f"{variant.id}-{run.mode}"
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
-    json_path, log_path = run_dir / "raw" / f"{safe}.json", run_dir / "logs" / f"{safe}.log"
-    partial = json_path.with_name(f".{json_path.name}.running")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        **variant.environment(),
-        "PYTHONUNBUFFERED": "1",
-        "OMP_NUM_THREADS": str(run.threads),
-    }
-    start, lines = time.perf_counter(), []
-    command = _pytest_command(variant, run, args, partial)
-    with subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as child:
-        try:
-            for line in child.stdout:
-                lines.append(line)
-                if line.startswith(f"  {variant.id}: "):  # the per-epoch progress lines
-                    echo(line.rstrip())
-            child.wait()
-        finally:
-            files.write_text(log_path, "".join(lines))
-    benchmarks = json.loads(partial.read_text())["benchmarks"] if partial.exists() else []
-    if partial.exists():
-        partial.replace(json_path)
-    status, error = _outcome(child.returncode, "".join(lines), benchmarks)
-    return {
-        "variant": variant.id,
-        "suite": variant.suite,
-        "mode": run.mode,
-        "status": status,
-        "error": error,
-        "wall_seconds": time.perf_counter() - start,
-        "json": str(json_path.relative_to(run_dir)),
-        "log": str(log_path.relative_to(run_dir)),
-    }
+def _last_line(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+def _read_benchmarks(path: Path, name: str) -> tuple[list[dict], str | None]:
+    """A child's pytest-benchmark records, or why they could not be read."""
+    if not path.exists():
+        return [], None
+    try:
+        return json.loads(path.read_text())["benchmarks"], None
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
+        return [], f"its benchmark JSON {name} is unreadable ({type(error).__name__})"
 
 
 def merge(run_dir: Path, runs: list[dict]) -> None:
@@ -225,56 +277,148 @@ def harness_split(benchmarks: list[dict], wall_seconds: float) -> dict:
     }
 
 
+def _run_folder(out: Path, started: dt.datetime) -> Path:
+    """A new folder for this run alone: another comparison started in the same second gets
+    its own (the name gains a suffix), never a share of this one's."""
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 1000):
+        run_dir = out / (stamp if number == 1 else f"{stamp}-{number}")
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            continue
+        return run_dir
+    raise SettingError(f"{out}: no free run folder name for {stamp}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         run = _settings(args)
-        jobs = _jobs(registry.select(args.suite), run, args.modes)
+        pairs = _jobs(registry.select(args.suite), run, args)
     except (SettingError, registry.SuiteError) as error:
         parser.error(str(error))
     started = dt.datetime.now()
-    run_dir = args.out / started.strftime("%Y%m%d-%H%M%S")
-    settings = {
-        "epochs": run.epochs,
-        "train_size": run.train_size,
-        "mode": run.mode,
-        "threads": run.threads,
-        "rounds": args.rounds,
-        "quick": args.quick,
-        "modes": args.modes,
-        "target_accuracy": args.target_accuracy,
-    }
+    order_seed = args.order_seed if args.order_seed is not None else int(started.timestamp())
+    run_dir = _run_folder(args.out, started)
+    (run_dir / "raw").mkdir()
+    jobs = []
+    for variant, job_run in pairs:
+        name = label(variant, job_run)
+        safe = re.sub(r"[^A-Za-z0-9_.@+-]+", "-", name).strip("-")
+        job = schedule.Job(
+            label=name,
+            command=lambda log, v=variant, r=job_run: _pytest_command(v, r, args, log),
+            environment={
+                **os.environ,
+                **variant.environment(),
+                "PYTHONUNBUFFERED": "1",
+                "OMP_NUM_THREADS": str(job_run.threads),
+            },
+            log_path=run_dir / "logs" / f"{safe}.log",
+            reference=is_reference(variant, job_run),
+        )
+        job.result = {
+            "kind": "variant-run",
+            "label": name,
+            "variant": variant.id,
+            "suite": variant.suite,
+            "mode": job_run.mode,
+            "switch": job_run.switch,
+            "reference": job.reference,
+            "status": "pending",
+        }
+        jobs.append(job)
+    jobs.sort(key=lambda j: not j.reference)  # the reference leads every group
+    batches = schedule.groups(jobs)
+    everyone = [job for group in batches for job in group]
+    scenario = (
+        "modes"
+        if args.modes
+        else "overhead"
+        if args.overhead
+        else "time-to-accuracy"
+        if args.target_accuracy is not None
+        else "comparison"
+    )
     status = {
+        "kind": "comparison-run",
         "started": started.isoformat(timespec="seconds"),
         "finished": None,
         "command": " ".join(["python -m common.compare", *(argv or sys.argv[1:])]),
-        "settings": settings,
-        "variants": [
-            {"variant": v.id, "suite": v.suite, "mode": r.mode, "status": "pending"}
-            for v, r in jobs
-        ],
+        "scenario": scenario,
+        "settings": {
+            **dataclasses.asdict(run),
+            "quick": args.quick,
+            "modes": args.modes,
+            "overhead": args.overhead,
+            "target_accuracy": args.target_accuracy,
+            "block_steps": args.block_steps or runner.BLOCK_STEPS[run.model],
+            "interleaved": True,
+        },
+        "schedule": {"order_seed": order_seed, "max_alive": schedule.MAX_ALIVE, "rounds": []},
+        "variants": [job.result for job in everyone],
     }
     files.write_json(run_dir / "environment.json", describe_environment(run.threads, run.dataset))
     files.write_json(run_dir / "runs.json", status)
     print(
-        f"{len(jobs)} runs, {run.epochs} epochs on {run.train_size or 'all'} images, "
-        f"{run.threads} threads -> {run_dir}"
+        f"{len(everyone)} processes in {len(batches)} interleaved group(s), {run.epochs} epochs "
+        f"on {run.train_size or 'all'} images, {run.threads} threads -> {run_dir}",
+        flush=True,
     )
-    clock = time.perf_counter()
-    try:
-        for number, (variant, job_run) in enumerate(jobs, 1):
-            label = f"[{number}/{len(jobs)}] {variant.id}" + (
-                f" ({job_run.mode})" if job_run.mode != "default" else ""
+
+    def on_message(job: schedule.Job, message: dict) -> None:
+        if message.get("kind") == "ready":
+            print(f"  {job.label}: ready", flush=True)
+        elif message.get("kind") == "turn" and message.get("epoch"):
+            epoch = message["epoch"]
+            print(
+                f"  {job.label}: epoch {epoch['epoch']}  loss {epoch['train_loss']:.4f}  test "
+                f"accuracy {epoch['test_accuracy']:.2%}  {epoch['train_seconds']:.1f} s",
+                flush=True,
             )
-            print(label, flush=True)
-            result = run_job(variant, job_run, args, run_dir, print)
-            status["variants"][number - 1] = result
-            note = f": {result['error']}" if result["error"] else ""
-            print(f"{label} {result['status']} in {result['wall_seconds']:.0f} s{note}", flush=True)
-            merge(run_dir, status["variants"])
-            files.write_json(run_dir / "runs.json", status)
-    except KeyboardInterrupt:
+
+    def on_finished(job: schedule.Job, returncode: int) -> None:
+        running, final, junit = _paths(job.log_path)
+        final.parent.mkdir(exist_ok=True)
+        benchmarks, unreadable = _read_benchmarks(running, final.name)
+        if running.exists():
+            running.replace(final)
+        state, error = _outcome(returncode, junit, benchmarks, job.log_path)
+        if unreadable and state != "failed":
+            state, error = "failed", unreadable
+        job.result.update(
+            status=state,
+            error=error,
+            group=job.group,
+            json=str(final.relative_to(run_dir)),
+            log=str(job.log_path.relative_to(run_dir)),
+        )
+        note = f": {error}" if error else ""
+        print(f"{job.label} {state}{note}", flush=True)
+        merge(run_dir, status["variants"])
+        files.write_json(run_dir / "runs.json", status)
+
+    clock = time.perf_counter()
+    interrupted = None
+    try:
+        for number, group in enumerate(batches, 1):
+            if len(batches) > 1:
+                print(f"group {number}/{len(batches)}: {', '.join(j.label for j in group)}")
+            rounds = schedule.run_interleaved(
+                group,
+                cwd=ROOT,
+                seed=order_seed + number - 1,
+                on_message=on_message,
+                on_finished=on_finished,
+            )
+            for entry in rounds:
+                entry["group"] = number
+            status["schedule"]["rounds"] += rounds
+    except (KeyboardInterrupt, schedule.Interrupted) as error:
+        interrupted = getattr(error, "signal_number", 2)
         for entry in status["variants"]:
             if entry["status"] == "pending":
                 entry["status"] = "interrupted"
@@ -290,9 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     latest.symlink_to(run_dir.name)
     unfinished = [e for e in status["variants"] if e["status"] in ("failed", "interrupted")]
     if unfinished:
-        print(f"not completed: {', '.join(e['variant'] for e in unfinished)}", file=sys.stderr)
-    if any(e["status"] == "interrupted" for e in unfinished):
-        return 130
+        print(f"not completed: {', '.join(e['label'] for e in unfinished)}", file=sys.stderr)
+    if interrupted is not None:
+        return 128 + interrupted
     return 1 if unfinished else 0
 
 

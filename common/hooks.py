@@ -12,6 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from common import machine
+from common.turns import Turns
+
 
 class TrainingClock:
     """perf_counter that stands still while paused: validation inside fit is not training time.
@@ -58,6 +61,9 @@ class TrainingHooks:
     target_accuracy: stop after the first epoch whose test accuracy reaches it.
     record_steps: keep every step's loss (for the equivalence tests; off in benchmarks).
     log: where to write one line per epoch (None: silent).
+    block_steps: split training into timed blocks of this many steps (a block also ends with its
+        epoch's training); each block is recorded in `blocks` with the machine's state over it.
+    turns: in an interleaved comparison, wait for a turn after every block (common.turns).
     """
 
     epochs: int
@@ -65,22 +71,66 @@ class TrainingHooks:
     target_accuracy: float | None = None
     record_steps: bool = False
     log: Callable[[str], None] | None = None
+    block_steps: int | None = None
+    turns: Turns | None = None
     history: list[dict] = field(default_factory=list)
     step_losses: list[float] = field(default_factory=list)
+    blocks: list[dict] = field(default_factory=list)
     steps: int = 0
 
     def __post_init__(self) -> None:
         self._epoch_started = self.clock()
         self._eval_started = 0.0
         self._eval_seconds = 0.0
+        self._unreported: list[dict] = []
+        self._start_block()
 
+    # --- timed blocks ------------------------------------------------------------------------
+    def _start_block(self) -> None:
+        self._block_steps = 0
+        self._block_clock = self.clock()
+        self._block_machine = machine.snapshot()
+
+    def _end_block(self) -> None:
+        if self._block_steps == 0:
+            return
+        float(self._last_loss)  # waits for the last step where a backend runs ahead of Python
+        seconds = self.clock() - self._block_clock
+        block = {
+            "kind": "block",
+            "index": len(self.blocks),
+            "epoch": len(self.history) + 1,
+            "steps": self._block_steps,
+            "seconds": seconds,
+            "turn": self.turns.taken if self.turns else None,
+            **machine.between(self._block_machine, machine.snapshot()),
+        }
+        self.blocks.append(block)
+        self._unreported.append(block)
+        self._block_steps = 0
+
+    def _take_turn(self, epoch: dict | None = None) -> None:
+        if self.turns is not None:
+            self.clock.pause()
+            self.turns.yield_turn(self._unreported, epoch)
+            self.clock.resume()
+        self._unreported = []
+        self._start_block()
+
+    # --- what a suite calls --------------------------------------------------------------------
     def batch_end(self, loss) -> None:
         """After each optimizer step, with that step's loss (a float or a 0-d tensor)."""
         self.steps += 1
+        self._block_steps += 1
+        self._last_loss = loss
         if self.record_steps:
             self.step_losses.append(float(loss))
+        if self.block_steps and self._block_steps >= self.block_steps:
+            self._end_block()
+            self._take_turn()
 
     def validation_start(self) -> None:
+        self._end_block()
         self.clock.pause()
         self._eval_started = time.perf_counter()
 
@@ -110,6 +160,9 @@ class TrainingHooks:
                 f"epoch {epoch}/{self.epochs}  loss {train_loss:.4f}  "
                 f"test accuracy {test_accuracy:.2%}  {self.history[-1]['train_seconds']:.1f} s"
             )
+        self._end_block()  # a suite that validates outside validation_start/end
+        self._take_turn(self.history[-1])
+        self._epoch_started = self.clock()
         return self.target_accuracy is not None and test_accuracy >= self.target_accuracy
 
     @property

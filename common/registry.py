@@ -9,6 +9,8 @@ which this module reads from the file's source without importing it: importing a
 its framework, which costs seconds and, for Keras, fixes the backend for the whole process.
 Optional keys: "backends" and "backend_env" for a framework whose backend is chosen by an
 environment variable at import; every backend is then its own variant, run in its own process.
+"switches": the framework's own settings that cost time per step (a progress bar, a logger, a
+barebones trainer), which the overhead scenario measures beside the suite as written.
 
 The functions every suite module defines (the contract, the same for every framework):
 
@@ -55,6 +57,7 @@ class Variant:
     imports: tuple[str, ...]
     extra: str
     modes: tuple[str, ...]
+    switches: tuple[str, ...] = ()
     backend: str | None = None
     backend_env: str | None = None
 
@@ -105,6 +108,20 @@ class Variant:
     def supports(self, mode: str) -> bool:
         return mode == "default" or mode in self.modes
 
+    def check(self, run) -> None:
+        """Raises SettingError when this variant has no such mode or switch."""
+        from common.task import SettingError
+
+        if not self.supports(run.mode):
+            raise SettingError(
+                f"{self.id} has no execution mode {run.mode!r}; it has: {', '.join(self.modes)}"
+            )
+        if run.switch != "default" and run.switch not in self.switches:
+            raise SettingError(
+                f"{self.id} has no switch {run.switch!r}; it has: "
+                f"{', '.join(self.switches) or 'none'}"
+            )
+
 
 def _suite_meta(path: Path) -> dict:
     tree = ast.parse(path.read_text(), filename=str(path))
@@ -135,6 +152,7 @@ def variants() -> list[Variant]:
             imports=tuple(meta["imports"]),
             extra=meta["extra"],
             modes=tuple(meta.get("modes", ())),
+            switches=tuple(meta.get("switches", ())),
         )
         backends = meta.get("backends")
         if backends:

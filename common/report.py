@@ -27,7 +27,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 from tabulate import tabulate
 
-from common import files, metrics, registry, task
+from common import files, metrics, registry, speed, task
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADERS = (
@@ -35,13 +35,23 @@ HEADERS = (
     "backend",
     "mode",
     "LOC",
-    "s/epoch",
+    "ms/step (steady)",
     "images/s",
-    "vs raw PyTorch",
+    "start-up s",
+    "vs raw PyTorch [95% CI]",
+    "verdict",
     "test acc. %",
     "peak MB",
     "import s",
     "checkpoint KB",
+)
+OVERHEAD_HEADERS = (
+    "suite",
+    "backend",
+    "switch",
+    "µs/step (steady)",
+    "overhead vs raw PyTorch, µs/step [95% CI]",
+    "verdict",
 )
 TTA_HEADERS = (
     "suite",
@@ -75,15 +85,31 @@ class RunData:
 
     @property
     def reference(self) -> dict | None:
-        """raw PyTorch's row in its default mode: rows are sorted so that it comes first."""
-        return next((r for r in self.training if r["suite"] == registry.REFERENCE), None)
+        """raw PyTorch's row as written (group 1's reference job): rows are sorted so that it
+        comes first."""
+        return next((r for r in self.training if r.get("reference_job")), None) or next(
+            (r for r in self.training if r["suite"] == registry.REFERENCE), None
+        )
+
+    @property
+    def flags(self) -> list[str]:
+        """Why the speed figures of this run should be read with care (empty: nothing noticed)."""
+        reference = self.reference
+        if not reference or not reference.get("blocks"):
+            return []
+        return speed.noise_flags(reference["blocks"], [r.get("blocks", []) for r in self.training])
+
+    @property
+    def overhead(self) -> bool:
+        return self.setting("model") == "linear"
 
     @property
     def per_variant(self) -> list[dict]:
         """One row per variant, the one in its default mode (or the first one measured)."""
         seen = {}
         for row in self.training:
-            seen.setdefault(row["variant"], row)
+            if not row.get("group_copy"):
+                seen.setdefault(row["variant"], row)
         return list(seen.values())
 
     @property
@@ -118,23 +144,102 @@ def _order(variant_id: str, mode: str | None = None) -> tuple:
     return position, variant_id, mode_rank, mode or ""
 
 
+def _training_record(records: list[dict]) -> dict | None:
+    return next(
+        (
+            b.get("extra_info", {})
+            for b in records
+            if "epoch_history" in b.get("extra_info", {})
+            and "images_per_second" in b.get("extra_info", {})
+        ),
+        None,
+    )
+
+
+def _from_jobs(run_dir: Path, runs: dict) -> list[dict]:
+    """One row per finished process of an interleaved run, from its own JSON and runs.json."""
+    rows = []
+    for entry in runs.get("variants", []):
+        if entry.get("status") != "ok" or not entry.get("json"):
+            continue
+        record = _training_record(_read_json(run_dir / entry["json"]).get("benchmarks", []))
+        if record is None or "target_accuracy" in record:
+            continue
+        rows.append(
+            {
+                **record,
+                "label": entry["label"],
+                "group": entry.get("group", 1),
+                "reference_job": entry.get("reference", False),
+                "group_copy": "@" in entry["label"],
+            }
+        )
+    return rows
+
+
+def add_speed(rows: list[dict]) -> None:
+    """Each row's speed figures against its group's reference, with their intervals."""
+    references = {r["group"]: r for r in rows if r.get("reference_job")}
+    for row in rows:
+        blocks = row.get("blocks") or []
+        reference = references.get(row.get("group"))
+        ratio = overhead = None
+        if reference is not None and reference is not row:
+            ratio = speed.speed_ratio(reference.get("blocks") or [], blocks)
+            overhead = speed.overhead_per_step(reference.get("blocks") or [], blocks)
+        per_step = speed.per_step(blocks)
+        single = (
+            row["images_per_second"] / reference["images_per_second"]
+            if reference is not None and not blocks
+            else None
+        )
+        row["speed"] = {
+            "single_ratio": single,
+            "kind": "speed-figures",
+            "ratio": ratio.as_dict() if ratio else None,
+            "verdict": "reference"
+            if reference is row
+            else speed.verdict(ratio)
+            if blocks
+            else "single measurement",
+            "overhead_us": overhead.as_dict() if overhead else None,
+            "overhead_verdict": "reference"
+            if reference is row
+            else speed.verdict(overhead, 0.0, "more overhead", "less overhead"),
+            "per_step": per_step.as_dict() if per_step else None,
+            "start_up": speed.start_up(blocks),
+            "machine": speed.machine_state(blocks),
+            "variation": speed.variation(blocks),
+            "drift_share": speed.drift_share(blocks),
+        }
+
+
 def load_run(run_dir: Path) -> RunData:
     benchmarks = _read_json(run_dir / "benchmark.json").get("benchmarks", [])
     infos = [b.get("extra_info", {}) for b in benchmarks]
-    training: dict[tuple, dict] = {}
-    for info in infos:
-        if (
-            "epoch_history" in info
-            and "images_per_second" in info
-            and "target_accuracy" not in info
-        ):
-            training.setdefault((info["variant"], info["mode"]), info)  # the first one measured
     runs = _read_json(run_dir / "runs.json")
+    rows = _from_jobs(run_dir, runs) if runs.get("kind") == "comparison-run" else []
+    if not rows:  # a run from before interleaving: one row per (variant, mode), no blocks
+        training: dict[tuple, dict] = {}
+        for info in infos:
+            if (
+                "epoch_history" in info
+                and "images_per_second" in info
+                and "target_accuracy" not in info
+            ):
+                training.setdefault((info["variant"], info["mode"]), info)
+        rows = [{**r, "label": r["variant"], "group": 1} for r in training.values()]
+        rows.sort(key=lambda r: _order(r["variant"], r["mode"]))
+        if rows and rows[0]["suite"] == registry.REFERENCE:  # raw PyTorch in its default mode
+            rows[0]["reference_job"] = True
+    add_speed(rows)
     incomplete = [e for e in runs.get("variants", []) if e.get("status") != "ok"]
     return RunData(
         environment=_read_json(run_dir / "environment.json"),
         runs=runs,
-        training=sorted(training.values(), key=lambda r: _order(r["variant"], r["mode"])),
+        training=sorted(
+            rows, key=lambda r: (_order(r["variant"], r["mode"]), r.get("switch", ""), r["label"])
+        ),
         incomplete=sorted(incomplete, key=lambda e: _order(e["variant"])),
         floor=next((i for i in infos if i.get("baseline") == "tensor-slicing floor"), None),
         cache=next((i for i in infos if "load_seconds" in i), None),
@@ -213,27 +318,51 @@ def _md_code(text: str) -> str:
     return "`" + text.replace("`", "'") + "`"
 
 
+def _interval_text(interval: dict | None, spec: str, scale: float = 1.0) -> str:
+    if not interval:
+        return "—"
+    point, low, high = (interval[k] * scale for k in ("point", "low", "high"))
+    return f"{point:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
+def _mode_text(row: dict) -> str:
+    switch = row.get("switch", "default")
+    return row["mode"] + (f" +{switch}" if switch != "default" else "")
+
+
 def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
     """The table's cells: measured rows and, in registry order among them, the incomplete
     (their error cut short: notes() gives it whole)."""
-    reference = data.reference
     known = {v.id: v for v in _variants()}
     cells = []
     for row in data.training:
-        ratio = row["images_per_second"] / reference["images_per_second"] if reference else None
-        per_epoch = row["train_seconds"] / row["epochs"] if row.get("epochs") else None
+        figures = row.get("speed", {})
+        per_step = figures.get("per_step")
+        start_up = figures.get("start_up") or {}
+        ratio = figures.get("ratio")
         bytes_ = row.get("checkpoint_bytes")
+        if per_step:
+            step_text = f"{1e3 * per_step['point']:.2f} ± {1e3 * per_step['half_width']:.2f}"
+            images = row.get("batch_size", task.BATCH_SIZE) / per_step["point"]
+        else:  # a run without blocks: one whole-run figure
+            step_text, images = "—", row["images_per_second"]
         cells.append(
             (
-                _order(row["variant"], row["mode"]),
+                (_order(row["variant"], row["mode"]), row.get("switch", ""), row["label"]),
                 [
-                    row["variant"],
+                    row["label"].split("@")[0] + (" (copy)" if row.get("group_copy") else ""),
                     row.get("backend", ""),
-                    row["mode"],
+                    _mode_text(row),
                     _f(row.get("loc"), "d"),
-                    _f(per_epoch, ".2f"),
-                    _f(row["images_per_second"], ",.0f"),
-                    _f(ratio, ".2f"),
+                    step_text,
+                    _f(images, ",.0f"),
+                    _f(start_up.get("start_up_seconds"), ".2f"),
+                    "1 (reference)"
+                    if figures.get("verdict") == "reference"
+                    else _interval_text(ratio, ".2f")
+                    if ratio or figures.get("single_ratio") is None
+                    else f"{figures['single_ratio']:.2f} (single)",
+                    "" if figures.get("verdict") == "reference" else figures.get("verdict", ""),
                     _f(100 * row["test_accuracy"], ".2f"),
                     _f(row.get("peak_rss_mb"), ",.0f"),
                     _f(row.get("import_seconds"), ".2f"),
@@ -249,9 +378,9 @@ def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
         padding = [""] * (len(HEADERS) - NUMERIC_FROM - 2)
         cells.append(
             (
-                _order(entry["variant"]),
+                (_order(entry["variant"]), "", entry.get("label", entry["variant"])),
                 [
-                    entry["variant"],
+                    entry.get("label", entry["variant"]),
                     (variant.backend if variant else None) or "",
                     "—",
                     entry["status"].upper(),
@@ -261,6 +390,29 @@ def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
             )
         )
     return [row for _, row in sorted(cells, key=lambda c: c[0])]
+
+
+def overhead_rows(data: RunData) -> list[list[str]]:
+    rows = []
+    for row in data.training:
+        figures = row.get("speed", {})
+        per_step = figures.get("per_step")
+        reference = figures.get("overhead_verdict") == "reference"
+        rows.append(
+            [
+                row["label"].split("@")[0] + (" (copy)" if row.get("group_copy") else ""),
+                row.get("backend", ""),
+                row.get("switch", "default"),
+                f"{1e6 * per_step['point']:,.0f} ± {1e6 * per_step['half_width']:,.0f}"
+                if per_step
+                else "—",
+                "0 (reference)"
+                if reference
+                else _interval_text(figures.get("overhead_us"), ",.0f"),
+                "" if reference else figures.get("overhead_verdict", ""),
+            ]
+        )
+    return rows
 
 
 def tta_rows(data: RunData) -> list[list[str]]:
@@ -282,6 +434,31 @@ def tta_rows(data: RunData) -> list[list[str]]:
 def notes(data: RunData, markdown: bool = False) -> list[str]:
     """The lines below the table, plain text."""
     lines, reference = [], data.reference
+    sched = data.runs.get("schedule")
+    if sched and reference and reference.get("blocks"):
+        settings = data.runs.get("settings", {})
+        rounds = len(sched.get("rounds", []))
+        lines.append(
+            f"Measured side by side: every process alive at once, training in turns of "
+            f"{settings.get('block_steps')} steps, in an order shuffled each round (seed "
+            f"{sched.get('order_seed')}; {rounds} rounds). Ratios pair the reference's and each "
+            f"variant's steady blocks of the same round (the first block, start-up, is apart); "
+            f"95% intervals from a paired bootstrap over rounds (BCa). A ratio whose interval "
+            f"holds 1 is indistinguishable from raw PyTorch."
+        )
+        state = reference["speed"]["machine"]
+        lines.append(
+            f"Machine during the reference's blocks: steal {state.get('steal_share', 0):.1%} "
+            f"of CPU time, CPU/wall {state.get('cpu_per_wall', 0):.2f} on "
+            f"{data.setting('threads')} threads, load {state.get('load_1min', 0):.2f}; its "
+            f"steady blocks vary by {reference['speed']['variation'] or 0:.1%} (coefficient of "
+            f"variation), {max(0.0, reference['speed']['drift_share'] or 0):.0%} of it slow drift."
+        )
+    elif data.training:
+        lines.append(
+            "Single measurement per variant: no interval (a run from before interleaving)."
+        )
+    lines += [f"NOISY RUN: {flag}." for flag in data.flags]
     if data.floor and reference:
         floor = data.floor["images_per_second"]
         lines.append(
@@ -325,7 +502,7 @@ def _markdown_table(headers, rows) -> str:
 
 
 def _align(headers) -> list[str]:
-    numeric_from = NUMERIC_FROM if headers == HEADERS else 2
+    numeric_from = NUMERIC_FROM if headers in (HEADERS, OVERHEAD_HEADERS) else 2
     return ["left"] * numeric_from + ["right"] * (len(headers) - numeric_from)
 
 
@@ -338,6 +515,11 @@ def write_summary(data: RunData, out: Path) -> Path:
         _markdown_table(HEADERS, training_rows(data, markdown=True)),
         "\n".join(f"- {line}" for line in notes(data, markdown=True)),
     ]
+    if data.overhead:
+        parts += [
+            "## Framework overhead per training step",
+            _markdown_table(OVERHEAD_HEADERS, overhead_rows(data)),
+        ]
     if data.time_to_accuracy:
         parts += ["## Time to accuracy", _markdown_table(TTA_HEADERS, tta_rows(data))]
     path = out / "summary.md"
@@ -371,26 +553,48 @@ def plot_throughput(data: RunData) -> Figure | None:
     if not reference:
         return None
     rows = data.training
-    ratios = [r["images_per_second"] / reference["images_per_second"] for r in rows]
+    points, lows, highs = [], [], []
+    for row in rows:
+        ratio = row["speed"].get("ratio")
+        if row is reference:
+            ratio = {"point": 1.0, "low": 1.0, "high": 1.0}
+        elif ratio is None:  # no blocks: the whole-run ratio, a single measurement
+            single = row["images_per_second"] / reference["images_per_second"]
+            ratio = {"point": single, "low": single, "high": single}
+        points.append(ratio["point"])
+        lows.append(ratio["point"] - ratio["low"])
+        highs.append(ratio["high"] - ratio["point"])
+    has_intervals = any(lows) or any(highs)
     fig, ax = _figure(
-        data, "Training throughput relative to raw PyTorch", 1.6 + 0.42 * len(rows), grid="x"
+        data, "Training speed relative to raw PyTorch", 1.6 + 0.42 * len(rows), grid="x"
     )
-    bars = ax.barh(range(len(rows)), ratios, color=[_color(r["variant"]) for r in rows])
-    ax.set_yticks(range(len(rows)), [f"{r['variant']} ({r['mode']})" for r in rows])
+    bars = ax.barh(
+        range(len(rows)),
+        points,
+        xerr=[lows, highs] if has_intervals else None,
+        capsize=3,
+        error_kw={"elinewidth": 1},
+        color=[_color(r["variant"]) for r in rows],
+    )
+    ax.set_yticks(range(len(rows)), [f"{r['label']} ({_mode_text(r)})" for r in rows])
     ax.invert_yaxis()
     ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
-    labels = ax.bar_label(
-        bars,
-        [f"{x:.2f}× ({r['images_per_second']:,.0f}/s)" for x, r in zip(ratios, rows, strict=True)],
-        padding=3,
-        fontsize=8,
-    )
+    texts = []
+    for row, point, high in zip(rows, points, highs, strict=True):
+        verdict = row["speed"].get("verdict", "")
+        text = f"{point:.2f}×"
+        if verdict and verdict != "reference":
+            text += f" ±{high:.2f} {verdict}" if has_intervals else f" {verdict}"
+        texts.append(text)
+    labels = ax.bar_label(bars, texts, padding=3 + 8 * has_intervals, fontsize=8)
     for label in labels:  # readable where it crosses the line at 1.0
         label.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 1})
-    ax.set_xlim(0, max(ratios) * 1.3)
+    ax.set_xlim(0, max(p + h for p, h in zip(points, highs, strict=True)) * 1.45)
     ax.set_xlabel(
-        f"training images/s ÷ raw PyTorch ({reference['mode']}): "
-        f"{reference['images_per_second']:,.0f} images/s"
+        "steady-state training speed ÷ raw PyTorch's, paired blocks of the same round; "
+        "error bars: 95% interval"
+        if has_intervals
+        else "training images/s ÷ raw PyTorch's: single measurement, no interval"
     )
     return fig
 
@@ -631,6 +835,11 @@ def write_html(data: RunData, out: Path, plots: list[str]) -> Path:
         if data.time_to_accuracy
         else ""
     )
+    if data.overhead:
+        tta = (
+            "<h2>Framework overhead per training step</h2>"
+            f"{_html_table(OVERHEAD_HEADERS, overhead_rows(data))}{tta}"
+        )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -16,7 +16,8 @@ from pathlib import Path
 from common import metrics
 from common.hooks import TrainingClock, TrainingHooks
 from common.registry import LoadedSuite
-from common.task import RunConfig, SettingError, TaskData
+from common.task import RunConfig, TaskData
+from common.turns import Turns
 
 
 def _time_once(target, setup, rounds):
@@ -29,6 +30,10 @@ def _time_once(target, setup, rounds):
 
 
 WARM_UP_IMAGES = 512
+# Steps per timed block, per model: about 1.5 s of the convnet here, and 0.05-0.5 s of the tiny
+# linear model at its small batch. Short enough for many blocks per epoch, long enough that the
+# block's clock readings and the turn handed over between blocks cost nothing measurable.
+BLOCK_STEPS = {"convnet": 50, "linear": 500}
 
 
 def _warm_up(module, run: RunConfig, data: TaskData) -> float:
@@ -59,6 +64,8 @@ def measure(
     log: Callable[[str], None] | None = None,
     data_seconds: float | None = None,
     warm_up: bool = False,
+    block_steps: int | None = None,
+    turns: Turns | None = None,
 ) -> dict:
     """Train (timed), predict, save and reload; return the complete record of the run.
 
@@ -68,17 +75,26 @@ def measure(
     process does once (torch imports torch._dynamo with its first optimizer, oneDNN builds its
     kernels, TensorFlow starts its runtime) is not counted as training. It costs a second or
     two and is reported as warm_up_seconds; the benchmarks use it, quick tests don't.
+    block_steps: time training in blocks of this many steps (default: BLOCK_STEPS of the model).
+    turns: in an interleaved comparison, the process's turns: it waits for its first turn
+    before training, and for the next one after every block (common.turns).
     """
     module, variant = suite.module, suite.variant
-    if not variant.supports(run.mode):
-        raise SettingError(
-            f"{variant.id} has no execution mode {run.mode!r}; it has: {', '.join(variant.modes)}"
-        )
+    variant.check(run)
+    block_steps = block_steps or BLOCK_STEPS[run.model]
     rounds_hooks: list[TrainingHooks] = []
 
     def setup():
         model = module.build_model(run)
-        hooks = TrainingHooks(epochs=run.epochs, target_accuracy=target_accuracy, log=log)
+        if turns is not None and turns.taken == 0:
+            turns.ready()  # set up; training starts on the driver's first go
+        hooks = TrainingHooks(
+            epochs=run.epochs,
+            target_accuracy=target_accuracy,
+            log=log,
+            block_steps=block_steps,
+            turns=turns,
+        )
         rounds_hooks.append(hooks)
         return (model, data, run, hooks), {}
 
@@ -116,6 +132,10 @@ def measure(
         "framework_version": variant.framework_version(),
         "backend": description["backend"],
         "mode": run.mode if run.mode != "default" else (variant.modes or ["default"])[0],
+        "model": run.model,
+        "batch_size": run.batch_size,
+        "switch": run.switch,
+        "seed": run.seed,
         "device": description["device"],
         "threads": run.threads,
         "dataset": run.dataset,
@@ -138,6 +158,9 @@ def measure(
         "checkpoint_seconds": checkpoint_seconds,  # save and load
         "warm_up_seconds": warm_up_seconds,
         "roundtrip_identical": roundtrip_identical,
+        "block_steps": block_steps,
+        "blocks": hooks.blocks,
+        "interleaved": turns is not None,
         **metrics.count_file_lines(variant.path),
         "python": platform.python_version(),
     }

@@ -16,9 +16,10 @@ def main(module_name: str, argv: list[str] | None = None) -> int:
         prog=f"python -m suites.{suite_name}",
         description=f"Train the {suite_name} suite on the shared MNIST task.",
     )
-    args = RunConfig.add_arguments(parser).parse_args(argv)
+    RunConfig.add_arguments(parser.add_argument)
+    args = parser.parse_args(argv)
     try:
-        run = RunConfig.from_namespace(args)
+        run = RunConfig().updated(vars(args))
         variant = next(v for v in registry.variants() if v.suite == suite_name and not v.missing())
         suite = registry.load(variant)
         start = time.perf_counter()

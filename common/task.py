@@ -7,7 +7,6 @@ framework would otherwise fill in is stated explicitly.
 
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import dataclass, field, fields, replace
 
@@ -45,6 +44,14 @@ DEFAULT_SEED = 0
 DEVICES = ("auto", "cpu", "cuda")
 MODES = ("default", "eager", "graph", "xla", "compile")
 
+# --- model "linear": for measuring framework overhead ------------------------------------------
+# Flatten; Dense 784->10. Its kernels cost next to nothing, so what a training step costs beyond
+# them is the framework's own work (Python, dispatch, callbacks): the overhead scenario trains it
+# at a small batch on one thread.
+MODELS = ("convnet", "linear")
+LINEAR_PARAMETER_COUNT = IMAGE_SIZE * IMAGE_SIZE * NUM_CLASSES + NUM_CLASSES  # 7,850
+OVERHEAD_BATCH_SIZE = 8
+
 
 def default_threads() -> int:
     """CPU threads every framework is given: the cores this process may run on."""
@@ -55,66 +62,100 @@ class SettingError(ValueError):
     """An invalid run setting; the message says which one and what is allowed."""
 
 
+def _knob(default, help: str, *, choices=None, kind=None, factory=None):
+    """A run knob: its default and how the command lines present it. Every entry point (a suite's
+    command line, the compare driver, the pytest options) is derived from these declarations."""
+    kind = kind or (int if factory is not None else type(default))
+    metadata = {"help": help, "choices": choices, "kind": kind}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """The knobs a user may turn. Everything else is the task and is fixed above."""
 
-    epochs: int = DEFAULT_EPOCHS
-    train_size: int | None = None  # first N training images; None = all 60,000
-    test_size: int | None = None  # first N test images; None = all 10,000
-    seed: int = DEFAULT_SEED
-    device: str = "auto"  # "auto" = CUDA when the framework sees one, else CPU
-    threads: int = field(default_factory=default_threads)
-    mode: str = "default"  # execution mode; each suite lists the ones it has
-    dataset: str = "mnist"
+    epochs: int = _knob(DEFAULT_EPOCHS, "epochs to train")
+    train_size: int | None = _knob(None, "train on the first N images (default: all)", kind=int)
+    test_size: int | None = _knob(
+        None, "evaluate on the first N test images (default: all)", kind=int
+    )
+    seed: int = _knob(DEFAULT_SEED, "seed for weights, shuffling and dropout")
+    device: str = _knob("auto", "auto (CUDA when the framework sees one), cpu, cuda or cuda:N")
+    threads: int = _knob(
+        None, "CPU threads (default: the usable cores)", kind=int, factory=default_threads
+    )
+    mode: str = _knob("default", "execution mode; each suite lists the ones it has", choices=MODES)
+    dataset: str = _knob("mnist", "mnist or fashion-mnist")
+    model: str = _knob("convnet", "the task's convnet, or the tiny linear model", choices=MODELS)
+    batch_size: int = _knob(BATCH_SIZE, f"training batch size (the task's: {BATCH_SIZE})")
+    switch: str = _knob(
+        "default",
+        "a framework switch that costs time per step (each suite lists its own; default: none)",
+    )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise SettingError(f"epochs must be a whole number >= 1, got {self.epochs!r}")
+        for name in ("epochs", "threads", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SettingError(f"{name} must be a whole number >= 1, got {value!r}")
         for name in ("train_size", "test_size"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise SettingError(f"{name} must be a whole number >= 1 or unset, got {value!r}")
-        if not isinstance(self.threads, int) or self.threads < 1:
-            raise SettingError(f"threads must be a whole number >= 1, got {self.threads!r}")
-        if self.device.split(":")[0] not in DEVICES:
+        device, _, index = self.device.partition(":")
+        if device not in DEVICES or (index and not (device == "cuda" and index.isdigit())):
             raise SettingError(
                 f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}"
             )
-        if self.mode not in MODES:
-            raise SettingError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for name, allowed in (("mode", MODES), ("model", MODELS)):
+            if getattr(self, name) not in allowed:
+                raise SettingError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
 
     @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        defaults = cls()
-        parser.add_argument("--epochs", type=int, default=defaults.epochs)
-        parser.add_argument(
-            "--train-size",
-            type=int,
-            default=None,
-            help="train on the first N images (default: all 60,000)",
-        )
-        parser.add_argument(
-            "--test-size",
-            type=int,
-            default=None,
-            help="evaluate on the first N test images (default: all 10,000)",
-        )
-        parser.add_argument("--seed", type=int, default=defaults.seed)
-        parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
-        parser.add_argument(
-            "--threads",
-            type=int,
-            default=defaults.threads,
-            help=f"CPU threads (default: {defaults.threads}, the usable cores)",
-        )
-        parser.add_argument("--mode", default=defaults.mode, choices=MODES)
-        parser.add_argument("--dataset", default=defaults.dataset)
-        return parser
+    def knobs(cls) -> list[tuple[str, dict]]:
+        """(option, keyword arguments) per knob, for argparse's add_argument or pytest's addoption.
+        Every default is None: a knob not given keeps the RunConfig it is applied to."""
+        declared = []
+        for knob in fields(cls):
+            meta = knob.metadata
+            options = {
+                "dest": knob.name,
+                "type": meta["kind"],
+                "default": None,
+                "help": meta["help"],
+            }
+            if meta["choices"]:
+                options["choices"] = meta["choices"]
+            declared.append(("--" + knob.name.replace("_", "-"), options))
+        return declared
 
     @classmethod
-    def from_namespace(cls, args: argparse.Namespace) -> RunConfig:
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+    def names(cls) -> list[str]:
+        return [knob.name for knob in fields(cls)]
+
+    @classmethod
+    def add_arguments(cls, add_argument) -> None:
+        """Declares every knob with an argparse-style add_argument (a parser's, or pytest's)."""
+        for option, options in cls.knobs():
+            add_argument(option, **options)
+
+    def updated(self, given: dict) -> RunConfig:
+        """This config with the knobs that were given (not None) in a parsed namespace's dict."""
+        names = {knob.name for knob in fields(self)}
+        return replace(self, **{k: v for k, v in given.items() if k in names and v is not None})
+
+    def to_arguments(self) -> list[str]:
+        """The command-line options that reproduce this config, for a child process."""
+        arguments = []
+        for knob in fields(self):
+            value = getattr(self, knob.name)
+            if value is not None:
+                arguments += ["--" + knob.name.replace("_", "-"), str(value)]
+        return arguments
 
     def with_(self, **changes) -> RunConfig:
         return replace(self, **changes)

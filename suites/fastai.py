@@ -44,11 +44,8 @@ SUITE = {
 
 
 # --- model -------------------------------------------------------------------------------------
-def build_model(run: RunConfig) -> nn.Module:
-    set_seed(run.seed)  # fastai's: seeds torch (CPU and CUDA), numpy and random; draws nothing
-    torch.set_num_threads(run.threads)
-    # The same layers in the same order as raw_pytorch, so the same seed gives the same weights.
-    model = nn.Sequential(
+def convnet() -> nn.Sequential:
+    return nn.Sequential(
         nn.Conv2d(1, task.CONV1_CHANNELS, task.KERNEL_SIZE),
         nn.ReLU(),
         nn.MaxPool2d(task.POOL_SIZE),
@@ -59,6 +56,13 @@ def build_model(run: RunConfig) -> nn.Module:
         nn.Dropout(task.DROPOUT),
         nn.Linear(task.FLAT_FEATURES, task.NUM_CLASSES),
     )
+
+
+def build_model(run: RunConfig) -> nn.Module:
+    set_seed(run.seed)  # fastai's: seeds torch (CPU and CUDA), numpy and random; draws nothing
+    torch.set_num_threads(run.threads)
+    # The same layers in the same order as raw_pytorch, so the same seed gives the same weights.
+    model = convnet() if run.model == "convnet" else linear()
     return model.to(resolve_device(run.device))
 
 
@@ -84,7 +88,7 @@ def make_train_loader(data: TaskData, run: RunConfig) -> DataLoader:
     # Exactly raw_pytorch's loader, so both suites see the same batches in the same order.
     dataset = to_tensors(data.train_images, data.train_labels)
     generator = torch.Generator().manual_seed(run.seed)
-    batches = BatchSampler(RandomSampler(dataset, generator=generator), task.BATCH_SIZE, False)
+    batches = BatchSampler(RandomSampler(dataset, generator=generator), run.batch_size, False)
     return DataLoader(dataset, sampler=batches, batch_size=None, generator=generator)
 
 
@@ -206,6 +210,12 @@ def load(path: Path, run: RunConfig) -> Learner:
     learn = make_learner(build_model(run), DataLoaders(DataLoader(empty)))
     learn.path, learn.model_dir = path.parent, "."
     return learn.load(path.stem)
+
+
+# --- harness: what exists only for the comparison ------------------------------------------------
+def linear() -> nn.Sequential:
+    """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
 if __name__ == "__main__":

@@ -34,17 +34,8 @@ SUITE = {
 
 
 # --- model -------------------------------------------------------------------------------------
-def build_model(run: RunConfig) -> keras.Model:
-    set_threads(run.threads)
-    # Seeds Python, NumPy, TensorFlow (imported for it even on the other backends: Keras seeds
-    # tf.data too) and torch on the torch backend; Keras' own SeedGenerator (init, dropout)
-    # derives from it. fit(shuffle=True) shuffles with NumPy/tf/torch, all seeded here.
-    keras.utils.set_random_seed(run.seed)
-    # Keras' default init (glorot_uniform kernels, zero biases) differs from torch's
-    # (kaiming_uniform with a=sqrt(5), uniform biases), so the same seed does not give
-    # raw_pytorch's weights: tests/test_keras_equivalence.py proves the two compute the same
-    # function by copying raw_pytorch's trained weights in.
-    model = keras.Sequential(
+def convnet() -> keras.Sequential:
+    return keras.Sequential(
         [
             keras.Input((task.IMAGE_SIZE, task.IMAGE_SIZE, 1)),
             layers.Conv2D(task.CONV1_CHANNELS, task.KERNEL_SIZE, activation="relu"),
@@ -56,6 +47,19 @@ def build_model(run: RunConfig) -> keras.Model:
             layers.Dense(task.NUM_CLASSES),  # logits: the loss applies the softmax
         ]
     )
+
+
+def build_model(run: RunConfig) -> keras.Model:
+    set_threads(run.threads)
+    # Seeds Python, NumPy, TensorFlow (imported for it even on the other backends: Keras seeds
+    # tf.data too) and torch on the torch backend; Keras' own SeedGenerator (init, dropout)
+    # derives from it. fit(shuffle=True) shuffles with NumPy/tf/torch, all seeded here.
+    keras.utils.set_random_seed(run.seed)
+    # Keras' default init (glorot_uniform kernels, zero biases) differs from torch's
+    # (kaiming_uniform with a=sqrt(5), uniform biases), so the same seed does not give
+    # raw_pytorch's weights: tests/test_keras_equivalence.py proves the two compute the same
+    # function by copying raw_pytorch's trained weights in.
+    model = convnet() if run.model == "convnet" else linear()
     check_device(model, run.device)
     return model
 
@@ -107,9 +111,11 @@ class ReportToHooks(keras.callbacks.Callback):
         super().__init__()
         self.hooks = hooks
 
-    # No on_train_batch_end: overriding it makes Keras copy the logs to Python floats after
-    # every step, a sync a plain fit() does not pay, and the loss it reports there is the
-    # epoch's running mean, not the step's, so hooks.batch_end would learn nothing from it.
+    def on_train_batch_end(self, batch, logs=None):
+        # Overriding it makes Keras copy the logs to Python floats after every step (a sync that
+        # fit() with verbose=0 and no per-batch callback skips, and that its progress bar pays).
+        # The harness needs it to time blocks of steps; the overhead scenario measures its cost.
+        self.hooks.batch_end(logs["loss"])
 
     def on_test_begin(self, logs=None):
         # fit() runs its validation through evaluate(), which fires these with fit's callbacks.
@@ -166,7 +172,7 @@ def train(model: keras.Model, data: TaskData, run: RunConfig, hooks: TrainingHoo
     model.fit(
         to_inputs(data.train_images),
         data.train_labels,
-        batch_size=task.BATCH_SIZE,
+        batch_size=run.batch_size,
         epochs=run.epochs,
         validation_data=(to_inputs(data.test_images), data.test_labels),
         validation_batch_size=task.EVAL_BATCH_SIZE,
@@ -210,6 +216,18 @@ def load(path: Path, run: RunConfig) -> keras.Model:
     model = keras.saving.load_model(path)
     check_device(model, run.device)
     return model
+
+
+# --- harness: what exists only for the comparison ------------------------------------------------
+def linear() -> keras.Sequential:
+    """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
+    return keras.Sequential(
+        [
+            keras.Input((task.IMAGE_SIZE, task.IMAGE_SIZE, 1)),
+            layers.Flatten(),
+            layers.Dense(task.NUM_CLASSES),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -46,21 +46,25 @@ warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)`", FutureW
 
 
 # --- model -------------------------------------------------------------------------------------
+def convnet() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, task.CONV1_CHANNELS, task.KERNEL_SIZE),
+        nn.ReLU(),
+        nn.MaxPool2d(task.POOL_SIZE),
+        nn.Conv2d(task.CONV1_CHANNELS, task.CONV2_CHANNELS, task.KERNEL_SIZE),
+        nn.ReLU(),
+        nn.MaxPool2d(task.POOL_SIZE),
+        nn.Flatten(),
+        nn.Dropout(task.DROPOUT),
+        nn.Linear(task.FLAT_FEATURES, task.NUM_CLASSES),
+    )
+
+
 class ConvNet(pl.LightningModule):
-    def __init__(self) -> None:
+    def __init__(self, model: str = "convnet") -> None:
         super().__init__()
-        # The same layers in the same order as raw_pytorch, so the same seed gives the same weights.
-        self.net = nn.Sequential(
-            nn.Conv2d(1, task.CONV1_CHANNELS, task.KERNEL_SIZE),
-            nn.ReLU(),
-            nn.MaxPool2d(task.POOL_SIZE),
-            nn.Conv2d(task.CONV1_CHANNELS, task.CONV2_CHANNELS, task.KERNEL_SIZE),
-            nn.ReLU(),
-            nn.MaxPool2d(task.POOL_SIZE),
-            nn.Flatten(),
-            nn.Dropout(task.DROPOUT),
-            nn.Linear(task.FLAT_FEATURES, task.NUM_CLASSES),
-        )
+        self.save_hyperparameters()  # the checkpoint records which model to rebuild
+        self.net = convnet() if model == "convnet" else linear()
         # torchmetrics' Accuracy is Lightning's idiom: logged as an object, the Trainer computes
         # and resets it per epoch. "micro" = correct / total (Multiclass' default is "macro").
         self.accuracy = MulticlassAccuracy(task.NUM_CLASSES, average="micro")
@@ -99,7 +103,7 @@ def build_model(run: RunConfig) -> ConvNet:
     pl.seed_everything(run.seed, verbose=False)
     torch.set_num_threads(run.threads)
     # Built on the CPU: the Trainer moves it to run.device when fit starts.
-    return ConvNet()
+    return ConvNet(run.model)
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -140,7 +144,7 @@ def make_train_loader(data: TaskData, run: RunConfig) -> DataLoader:
     # The sampler yields whole batches of indices, so the TensorDataset is indexed once per
     # batch instead of once per image: the same shuffle as shuffle=True, without 128 small
     # copies and a collate per step.
-    batches = BatchSampler(RandomSampler(dataset, generator=generator), task.BATCH_SIZE, False)
+    batches = BatchSampler(RandomSampler(dataset, generator=generator), run.batch_size, False)
     # Lightning stops at len(loader) where a for loop runs the sampler dry; when train_size is a
     # multiple of BATCH_SIZE, that skips RandomSampler's last (empty) randperm draw, and from
     # epoch 2 the shuffle differs from raw_pytorch's. Full MNIST (60,000) is not: identical.
@@ -225,6 +229,12 @@ def load(path: Path, run: RunConfig) -> ConvNet:
     trainer.strategy.connect(model)
     model.trainer = trainer
     return model
+
+
+# --- harness: what exists only for the comparison ------------------------------------------------
+def linear() -> nn.Sequential:
+    """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
 if __name__ == "__main__":

@@ -19,30 +19,53 @@ FIXTURE = Path(__file__).parent / "fixtures" / "run" / "benchmark.json"
 CHOSEN = ["raw_pytorch", "ignite", "lightning"]
 
 CHILD = """
-import json, sys
-fixture, json_path, variant, fail = sys.argv[1:]
-if fail == "yes":
-    print("FAILED benchmarks/test_training.py::test_training[" + variant + "] - RuntimeError: boom")
+import json, os, signal, sys, time
+from common.turns import process_turns
+fixture, json_path, junit, variant, behaviour = sys.argv[1:]
+turns = process_turns()
+if behaviour == "fail":
+    long = "RuntimeError: " + "injected failure with a message longer than a terminal line " * 2
+    open(junit, "w").write(
+        '<testsuites><testsuite><testcase name="test_training">'
+        f'<failure message="{long}">traceback</failure></testcase></testsuite></testsuites>'
+    )
     sys.exit(1)
+if behaviour == "garble":
+    open(json_path, "w").write('{"benchmarks": [{"half')
+    sys.exit(0)
+turns.ready()
+if behaviour == "interrupt":
+    os.kill(os.getppid(), signal.SIGINT)
+    time.sleep(30)
+epoch = {"epoch": 1, "train_loss": 0.5, "test_accuracy": 0.9, "train_seconds": 1.0}
+turns.yield_turn([], epoch)
 data = json.load(open(fixture))
 data["benchmarks"] = [b for b in data["benchmarks"]
                       if b["extra_info"].get("variant") == variant]
-print("  " + variant + ": epoch 1/1  loss 0.5  test accuracy 90.00%  1.0 s", flush=True)
 json.dump(data, open(json_path, "w"))
 """
 
 
 @pytest.fixture
 def stub_children(monkeypatch):
-    """Child commands that replay the fixture; the variant named in `failing` fails."""
-    failing: set[str] = set()
+    """Child commands that replay the fixture; behaviour[variant]: fail, garble or interrupt."""
+    behaviour: dict[str, str] = {}
 
-    def command(variant, run, args, json_path):
-        fail = "yes" if variant.id in failing else "no"
-        return [sys.executable, "-c", CHILD, str(FIXTURE), str(json_path), variant.id, fail]
+    def command(variant, run, args, log):
+        json_path, _, junit = compare._paths(log)
+        return [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(FIXTURE),
+            str(json_path),
+            str(junit),
+            variant.id,
+            behaviour.get(variant.id, "ok"),
+        ]
 
     monkeypatch.setattr(compare, "_pytest_command", command)
-    return failing
+    return behaviour
 
 
 def run_compare(tmp_path: Path, *extra: str) -> tuple[int, Path]:
@@ -53,7 +76,7 @@ def run_compare(tmp_path: Path, *extra: str) -> tuple[int, Path]:
 
 
 def test_a_failing_suite_in_the_middle_loses_nothing(tmp_path, stub_children, capsys):
-    stub_children.add("ignite")
+    stub_children["ignite"] = "fail"
     code, run_dir = run_compare(tmp_path)
     assert code == 1
     runs = json.loads((run_dir / "runs.json").read_text())
@@ -62,12 +85,14 @@ def test_a_failing_suite_in_the_middle_loses_nothing(tmp_path, stub_children, ca
         ("ignite", "failed"),
         ("lightning", "ok"),
     ]
-    assert runs["variants"][1]["error"] == "RuntimeError: boom"
+    # The whole first line, from the child's JUnit XML: not cut to the terminal's width.
+    error = runs["variants"][1]["error"]
+    assert error.startswith("RuntimeError: injected failure") and len(error) > 100
     merged = json.loads((run_dir / "benchmark.json").read_text())
     variants = {b["extra_info"].get("variant") for b in merged["benchmarks"]}
     assert {"raw_pytorch", "lightning"} <= variants and "ignite" not in variants
     summary = (run_dir / "report" / "summary.md").read_text()
-    assert "FAILED" in summary and "RuntimeError: boom" in summary
+    assert "FAILED" in summary and error in summary
     assert "not completed: ignite" in capsys.readouterr().err
     assert (tmp_path / "latest").resolve() == run_dir.resolve()
 
@@ -76,26 +101,43 @@ def test_all_ok_exits_zero_and_echoes_progress(tmp_path, stub_children, capsys):
     code, run_dir = run_compare(tmp_path)
     assert code == 0
     out = capsys.readouterr().out
-    assert "  lightning: epoch 1/1" in out and "[3/3] lightning ok" in out
+    assert "  lightning: epoch 1  loss 0.5000" in out and "lightning ok" in out
+    runs = json.loads((run_dir / "runs.json").read_text())
+    assert runs["kind"] == "comparison-run" and runs["schedule"]["order_seed"]
+    assert [sorted(r["order"]) for r in runs["schedule"]["rounds"]] == [sorted(CHOSEN)] * 2
     environment = json.loads((run_dir / "environment.json").read_text())
     assert environment["threads"] >= 1 and environment["data_checksums"]
 
 
-def test_an_interrupted_run_keeps_what_was_measured(tmp_path, stub_children, monkeypatch):
-    real_run_job = compare.run_job
-
-    def interrupted_on_second(variant, *args):
-        if variant.id == CHOSEN[1]:
-            raise KeyboardInterrupt
-        return real_run_job(variant, *args)
-
-    monkeypatch.setattr(compare, "run_job", interrupted_on_second)
+def test_an_interrupted_run_keeps_what_was_measured(tmp_path, stub_children, capsys):
+    stub_children["lightning"] = "interrupt"  # SIGINT to the driver once all are ready
     code, run_dir = run_compare(tmp_path)
     assert code == 130
     runs = json.loads((run_dir / "runs.json").read_text())
-    assert [e["status"] for e in runs["variants"]] == ["ok", "interrupted", "interrupted"]
-    merged = json.loads((run_dir / "benchmark.json").read_text())
-    assert any(b["extra_info"].get("variant") == "raw_pytorch" for b in merged["benchmarks"])
+    assert runs["finished"] and [e["status"] for e in runs["variants"]] != ["pending"] * 3
+    assert {e["status"] for e in runs["variants"]} <= {"ok", "interrupted"}
+    assert "interrupted" in {e["status"] for e in runs["variants"]}
+    assert (tmp_path / "latest").resolve() == run_dir.resolve()
+
+
+def test_a_half_written_json_is_that_variants_failure(tmp_path, stub_children):
+    stub_children["ignite"] = "garble"
+    code, run_dir = run_compare(tmp_path)
+    assert code == 1
+    runs = json.loads((run_dir / "runs.json").read_text())
+    statuses = {e["variant"]: (e["status"], e["error"]) for e in runs["variants"]}
+    assert statuses["ignite"] == (
+        "failed",
+        "its benchmark JSON ignite.json is unreadable (JSONDecodeError)",
+    )
+    assert statuses["lightning"][0] == statuses["raw_pytorch"][0] == "ok"
+
+
+def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
+    import datetime as dt
+
+    now = dt.datetime(2026, 11, 29, 12, 0, 0)
+    assert compare._run_folder(tmp_path, now) != compare._run_folder(tmp_path, now)
 
 
 def test_an_unknown_suite_is_one_clear_error(tmp_path, capsys):
@@ -122,8 +164,8 @@ def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
 
 def test_every_mode_scenario_runs_each_variant_in_each_of_its_modes():
     chosen = registry.select(["raw_pytorch", "keras[jax]"])
-    run = compare._settings(compare._parser().parse_args(["--modes"]))
-    jobs = [(v.id, r.mode) for v, r in compare._jobs(chosen, run, every_mode=True)]
+    args = compare._parser().parse_args(["--modes"])
+    jobs = [(v.id, r.mode) for v, r in compare._jobs(chosen, compare._settings(args), args)]
     assert jobs == [
         ("raw_pytorch", "eager"),
         ("raw_pytorch", "compile"),
@@ -131,3 +173,15 @@ def test_every_mode_scenario_runs_each_variant_in_each_of_its_modes():
         ("keras[jax]", "eager"),
         ("keras[jax]", "xla"),
     ]
+
+
+def test_every_run_knob_reaches_the_children():
+    args = compare._parser().parse_args(
+        ["--dataset", "fashion-mnist", "--seed", "3", "--device", "cpu", "--test-size", "500"]
+    )
+    run = compare._settings(args)
+    (variant,) = registry.select(["ignite"])
+    command = compare._pytest_command(variant, run, args, Path("/tmp/logs/ignite.log"))
+    for option, value in (("--dataset", "fashion-mnist"), ("--seed", "3"), ("--test-size", "500")):
+        assert command[command.index(option) + 1] == value
+    assert command[command.index("--device") + 1] == "cpu"

@@ -130,10 +130,11 @@ def test_every_number_in_the_table(table):
         row = table[info["variant"], info["mode"]]
         assert row["backend"] == info["backend"]
         assert row["LOC"] == str(info["loc"])
-        assert row["s/epoch"] == f"{info['train_seconds'] / info['epochs']:.2f}"
+        assert row["ms/step (steady)"] == "—"  # no blocks in a run from before interleaving
         assert row["images/s"] == f"{info['images_per_second']:,.0f}"
         ratio = info["images_per_second"] / reference["images_per_second"]
-        assert row["vs raw PyTorch"] == f"{ratio:.2f}"
+        if info is not reference:
+            assert row["vs raw PyTorch [95% CI]"] == f"{ratio:.2f} (single)"
         assert row["test acc. %"] == f"{100 * info['test_accuracy']:.2f}"
         assert row["peak MB"] == f"{info['peak_rss_mb']:,.0f}"
         assert row["import s"] == f"{info['import_seconds']:.2f}"
@@ -143,10 +144,13 @@ def test_every_number_in_the_table(table):
 def test_ratio_is_against_raw_pytorch_in_its_default_mode(table):
     # The fixture's numbers tell the candidate references apart: against raw_pytorch compile
     # (1,600/s) fastai would read 0.50, against the feeding floor (1,250/s) 0.64.
-    assert table["raw_pytorch", "eager"]["vs raw PyTorch"] == "1.00"
-    assert table["raw_pytorch", "compile"]["vs raw PyTorch"] == "1.60"
-    assert table["fastai", "eager"]["vs raw PyTorch"] == "0.80"
-    assert table["keras[jax]", "xla"]["vs raw PyTorch"] == "2.00"
+    # A run from before interleaving has one whole-run figure per variant: no interval.
+    column = "vs raw PyTorch [95% CI]"
+    assert table["raw_pytorch", "eager"][column] == "1 (reference)"
+    assert table["raw_pytorch", "compile"][column] == "1.60 (single)"
+    assert table["fastai", "eager"][column] == "0.80 (single)"
+    assert table["keras[jax]", "xla"][column] == "2.00 (single)"
+    assert table["fastai", "eager"]["verdict"] == "single measurement"
     assert table["raw_pytorch", "eager"]["test acc. %"] == "91.23"
 
 
@@ -157,17 +161,17 @@ def test_ratio_does_not_depend_on_the_order_of_the_benchmarks(tmp_path):
     (tmp_path / "benchmark.json").write_text(json.dumps(bench))
     data = report.load_run(tmp_path)
     assert (data.reference["variant"], data.reference["mode"]) == ("raw_pytorch", "eager")
-    ratios = {(row[0], row[2]): row[6] for row in report.training_rows(data)}
-    assert ratios["fastai", "eager"] == "0.80"
-    assert ratios["raw_pytorch", "compile"] == "1.60"
+    ratios = {(row[0], row[2]): row[7] for row in report.training_rows(data)}
+    assert ratios["fastai", "eager"] == "0.80 (single)"
+    assert ratios["raw_pytorch", "compile"] == "1.60 (single)"
 
 
 def test_failed_and_skipped_variants_show_status_and_error(table, summary):
     variants = {e["variant"]: e for e in fixture_json("runs.json")["variants"]}
     failed = table["ignite", "—"]
     assert failed["LOC"] == "FAILED"
-    assert variants["ignite"]["error"][:20] in failed["s/epoch"]
-    assert failed["images/s"] == failed["vs raw PyTorch"] == ""
+    assert variants["ignite"]["error"][:20] in failed["ms/step (steady)"]
+    assert failed["images/s"] == failed["vs raw PyTorch [95% CI]"] == ""
     assert table["keras[torch]", "—"]["LOC"] == "SKIPPED"
     assert f"- ignite failed: `{variants['ignite']['error']}`" in summary  # the whole error
     keys = list(table)  # in its place among the others, not at the end
@@ -224,7 +228,7 @@ def test_html_has_the_environment_and_the_table(page):
     assert env["cpu"] in text and env["versions"]["torch"] in text
     for info in training_infos():
         assert f"<td>{html.escape(info['variant'])}" in page
-    assert "FAILED" in text and "1.60" in text and "91.23" in text
+    assert "FAILED" in text and "1.60 (single)" in text and "91.23" in text
     error = fixture_json("runs.json")["variants"][2]["error"]
     assert html.escape(error) in page and error in text  # escaped in the page, intact on screen
     assert error not in page

@@ -1,0 +1,52 @@
+"""The machine's state over a timed block: what else was taking the CPU while a variant trained.
+
+Read beside every block, so that a report can flag a run whose figures the machine disturbed:
+the share of the CPUs' time the hypervisor stole (/proc/stat's steal column), the process's CPU
+time against its wall time (a process given 2 threads that gets 2 cores reads about 2.0), and
+the load average.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC_STAT = Path("/proc/stat")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    wall: float  # time.perf_counter()
+    cpu: float  # this process's user + system seconds, all its threads
+    steal: int  # jiffies stolen from all CPUs since boot (0 where /proc/stat is absent)
+    total: int  # all jiffies of all CPUs since boot
+
+
+def _cpu_jiffies() -> tuple[int, int]:
+    try:
+        first = PROC_STAT.read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0, 0
+    counts = [int(x) for x in first[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
+    steal = counts[7] if len(counts) > 7 else 0
+    return steal, sum(counts[:8])
+
+
+def snapshot() -> Snapshot:
+    steal, total = _cpu_jiffies()
+    times = os.times()
+    return Snapshot(time.perf_counter(), times.user + times.system, steal, total)
+
+
+def between(start: Snapshot, end: Snapshot) -> dict:
+    """The machine's state from one snapshot to the next."""
+    wall = end.wall - start.wall
+    jiffies = end.total - start.total
+    return {
+        "steal_share": (end.steal - start.steal) / jiffies if jiffies > 0 else 0.0,
+        "cpu_per_wall": (end.cpu - start.cpu) / wall if wall > 0 else 0.0,
+        "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }

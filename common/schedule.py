@@ -1,0 +1,226 @@
+"""Interleaved measurement: every variant's process alive at once, training in turns.
+
+Each variant trains in a process of its own (its imports, thread pools and memory stay its own),
+but the processes take turns on the machine: in every round each live process trains one block
+of steps (common.hooks) while the others wait, in an order shuffled afresh each round from a
+recorded seed. No two timed blocks overlap, and the machine's drift over minutes falls on every
+variant alike, so a ratio computed from blocks of the same round compares like with like.
+
+Start-up is kept apart: the processes start one after another, and each imports its framework,
+loads the data and warms up alone, before any block is timed. A round that would hold more than
+MAX_ALIVE processes (the modes and overhead scenarios) is split into groups that run one after
+another, and every group holds the reference job, so each ratio still pairs blocks of one round.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.turns import ENVIRONMENT
+
+MAX_ALIVE = 8  # processes alive at once: about 1.5 GB each with the convnet
+
+
+@dataclass
+class Job:
+    """One process of a comparison: a variant in one mode or switch, in one group."""
+
+    label: str
+    command: Callable[[Path], list[str]]  # the process's command line, given its log's path
+    environment: dict[str, str]
+    log_path: Path
+    group: int = 1
+    reference: bool = False
+    result: dict = field(default_factory=dict)
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM reached the driver; `signal_number` says which."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+
+def groups(jobs: list[Job], max_alive: int = MAX_ALIVE) -> list[list[Job]]:
+    """Jobs split into groups of at most max_alive, each led by the reference job (the first
+    job). Each group's copy of the reference is a job of its own, with its own log."""
+    if len(jobs) <= max_alive or not jobs[0].reference:
+        for job in jobs:
+            job.group = 1
+        return [jobs]
+    reference, others = jobs[0], jobs[1:]
+    size = max_alive - 1
+    chunks = [others[i : i + size] for i in range(0, len(others), size)]
+    split = []
+    for number, chunk in enumerate(chunks, 1):
+        lead = reference
+        if number > 1:
+            lead = Job(
+                label=f"{reference.label}@{number}",
+                command=reference.command,
+                environment=dict(reference.environment),
+                log_path=reference.log_path.with_name(
+                    f"{reference.log_path.stem}@{number}{reference.log_path.suffix}"
+                ),
+                reference=True,
+                result={**reference.result, "label": f"{reference.label}@{number}"},
+            )
+        for job in (lead, *chunk):
+            job.group = number
+        split.append([lead, *chunk])
+    return split
+
+
+class Worker:
+    """A job's process, with the two pipes of its turns (common.turns)."""
+
+    def __init__(self, job: Job, cwd: Path) -> None:
+        self.job = job
+        go_read, go_write = os.pipe()
+        message_read, message_write = os.pipe()
+        job.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(job.log_path, "w")  # noqa: SIM115 - closed in finish()
+        environment = {**job.environment, ENVIRONMENT: f"{go_read},{message_write}"}
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            job.command(job.log_path),
+            cwd=cwd,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(go_read, message_write),
+            start_new_session=True,  # the driver, not the terminal, ends it (see stop())
+        )
+        os.close(go_read)
+        os.close(message_write)
+        self._go = os.fdopen(go_write, "w", buffering=1)
+        self._messages = os.fdopen(message_read, "r")
+        self.turns = 0
+
+    def message(self) -> dict | None:
+        """The next message, or None when the process has closed its end (it has finished or
+        crashed). A line that is not a message is reported as such, never raised."""
+        line = self._messages.readline()
+        if not line:
+            return None
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            return {"kind": "garbled", "text": line[:200]}
+        return message if isinstance(message, dict) else {"kind": "garbled", "text": line[:200]}
+
+    def go(self) -> bool:
+        try:
+            self._go.write("go\n")
+            self._go.flush()
+        except (BrokenPipeError, ValueError):
+            return False
+        self.turns += 1
+        return True
+
+    def finish(self, timeout: float | None = None) -> int:
+        for stream in (self._go, self._messages):
+            with contextlib.suppress(OSError):
+                stream.close()
+        try:
+            code = self.process.wait(timeout)
+        finally:
+            self.log.close()
+        self.job.result["seconds_alive"] = time.perf_counter() - self.started
+        self.job.result["turns"] = self.turns
+        return code
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Ends the process and everything it started: SIGTERM, then SIGKILL after grace."""
+        if self.process.poll() is None:
+            for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+                try:
+                    os.killpg(self.process.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.process.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.finish(timeout=grace)
+
+
+def _raise_interrupted(signal_number, frame):
+    raise Interrupted(signal_number)
+
+
+def run_interleaved(
+    group: list[Job],
+    *,
+    cwd: Path,
+    seed: int,
+    on_message: Callable[[Job, dict], None],
+    on_finished: Callable[[Job, int], None],
+) -> list[dict]:
+    """Runs one group: start-up one process at a time, then rounds of turns until every process
+    has exited. Returns the schedule, one record per round. SIGINT and SIGTERM end every process
+    of the group and raise Interrupted; nothing is left running."""
+    schedule: list[dict] = []
+    live: list[Worker] = []
+    started: list[Worker] = []
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def finished(worker: Worker) -> None:
+        code = worker.finish()
+        on_finished(worker.job, code)
+
+    def serve(worker: Worker) -> bool:
+        """Reads until the process waits for a turn (True) or has exited (False)."""
+        while (message := worker.message()) is not None:
+            on_message(worker.job, message)
+            if message.get("kind") in ("ready", "turn"):
+                return True
+        finished(worker)
+        return False
+
+    try:
+        for job in group:  # start-up: one process at a time, nothing timed meanwhile
+            worker = Worker(job, cwd)
+            started.append(worker)
+            if serve(worker):
+                live.append(worker)
+        order_rng = random.Random(seed)
+        while live:
+            order = list(live)
+            order_rng.shuffle(order)
+            schedule.append(
+                {
+                    "kind": "round",
+                    "round": len(schedule) + 1,
+                    "started": time.time(),
+                    "order": [w.job.label for w in order],
+                }
+            )
+            for worker in order:
+                if not worker.go():
+                    finished(worker)
+                    live.remove(worker)
+                elif not serve(worker):
+                    live.remove(worker)
+    except BaseException:
+        for worker in started:
+            if worker.process.poll() is None:
+                worker.stop()
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return schedule

@@ -1,0 +1,208 @@
+"""Speed figures with their uncertainty, from the timed blocks of an interleaved run.
+
+Every process records its training as blocks of steps (common.hooks), each with the turn it ran
+in (common.schedule). Within one group of a run, the n-th turn of every process belongs to the
+same round, so the reference's block and a variant's block of one round ran minutes apart at
+most, in an order shuffled per round. From these pairs:
+
+- speed ratio to the reference: the reference's seconds over the variant's, summed over the
+  paired steady-state blocks (> 1: the variant trains faster);
+- overhead per step: the variant's seconds minus the reference's, over the steps (microseconds);
+- each with a 95% confidence interval from a paired bootstrap over rounds (scipy.stats.bootstrap,
+  BCa), and a verdict: faster, slower or indistinguishable at that confidence;
+- start-up apart from steady state: a process's first block holds what its first steps do once
+  (Keras tracing its step, XLA or torch.compile compiling, oneDNN choosing kernels); its cost is
+  that block's time beyond what the same steps take in steady state.
+
+A run is flagged as noisy when the reference's own steady per-step times vary by more than
+NOISY_CV, or when the hypervisor stole more than NOISY_STEAL of the CPUs' time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+RESAMPLES = 4999
+BOOTSTRAP_SEED = 0  # the intervals of a run are reproducible from its blocks
+NOISY_CV = 0.10
+NOISY_STEAL = 0.02
+
+
+@dataclass(frozen=True)
+class Interval:
+    point: float
+    low: float
+    high: float
+    pairs: int  # rounds that went into it
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+    def as_dict(self) -> dict:
+        return {
+            "point": self.point,
+            "low": self.low,
+            "high": self.high,
+            "half_width": self.half_width,
+            "pairs": self.pairs,
+        }
+
+
+def steady(blocks: list[dict]) -> list[dict]:
+    """The blocks after the first: the first holds the one-time costs of the first steps."""
+    return [b for b in blocks if b["index"] > 0]
+
+
+def paired(reference: list[dict], variant: list[dict]) -> tuple[np.ndarray, ...]:
+    """(reference seconds, variant seconds, steps) of the steady blocks that ran in the same
+    round (the same turn) over the same number of steps."""
+    by_turn = {b["turn"]: b for b in steady(reference) if b.get("turn") is not None}
+    rows = [
+        (by_turn[b["turn"]]["seconds"], b["seconds"], b["steps"])
+        for b in steady(variant)
+        if b.get("turn") in by_turn and by_turn[b["turn"]]["steps"] == b["steps"]
+    ]
+    if not rows:
+        return np.empty(0), np.empty(0), np.empty(0)
+    return tuple(np.array(column, dtype=float) for column in zip(*rows, strict=True))
+
+
+def _interval(samples: tuple[np.ndarray, ...], statistic) -> Interval | None:
+    pairs = len(samples[0])
+    if pairs < 3:
+        return None
+    point = float(statistic(*samples, axis=-1))
+    if np.allclose(samples[0], samples[0][0]) and np.allclose(samples[1], samples[1][0]):
+        return Interval(point, point, point, pairs)  # no spread: nothing to resample
+    result = stats.bootstrap(
+        samples,
+        statistic,
+        paired=True,
+        vectorized=True,
+        confidence_level=CONFIDENCE,
+        n_resamples=RESAMPLES,
+        method="BCa",
+        random_state=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    low, high = result.confidence_interval
+    if not (np.isfinite(low) and np.isfinite(high)):  # BCa degenerates on tiny samples
+        low, high = np.percentile(result.bootstrap_distribution, [2.5, 97.5])
+    return Interval(point, float(low), float(high), pairs)
+
+
+def _ratio(reference, variant, steps, axis=-1):
+    return np.sum(reference, axis=axis) / np.sum(variant, axis=axis)
+
+
+def _overhead_us(reference, variant, steps, axis=-1):
+    return (
+        (np.sum(variant, axis=axis) - np.sum(reference, axis=axis)) / np.sum(steps, axis=axis) * 1e6
+    )
+
+
+def speed_ratio(reference: list[dict], variant: list[dict]) -> Interval | None:
+    """The variant's training speed relative to the reference (> 1: faster), with its interval."""
+    return _interval(paired(reference, variant), _ratio)
+
+
+def overhead_per_step(reference: list[dict], variant: list[dict]) -> Interval | None:
+    """Microseconds per step that the variant spends beyond the reference, with its interval."""
+    return _interval(paired(reference, variant), _overhead_us)
+
+
+def verdict(
+    interval: Interval | None, neutral: float = 1.0, above: str = "faster", below: str = "slower"
+) -> str:
+    """What the interval says at its confidence: above, below, or indistinguishable."""
+    if interval is None:
+        return "not measured"
+    if interval.low > neutral:
+        return above
+    if interval.high < neutral:
+        return below
+    return "indistinguishable"
+
+
+def per_step(blocks: list[dict]) -> Interval | None:
+    """Steady-state seconds per step, with a bootstrap interval over blocks (absolute: it holds
+    only with its machine, date and threads)."""
+    chosen = steady(blocks)
+    seconds = np.array([b["seconds"] for b in chosen], dtype=float)
+    steps = np.array([b["steps"] for b in chosen], dtype=float)
+    return _interval(
+        (seconds, steps), lambda s, n, axis=-1: np.sum(s, axis=axis) / np.sum(n, axis=axis)
+    )
+
+
+def start_up(blocks: list[dict]) -> dict | None:
+    """The first block, and what it cost beyond the same steps in steady state."""
+    if not blocks:
+        return None
+    first, rest = blocks[0], steady(blocks)
+    steady_step = sum(b["seconds"] for b in rest) / sum(b["steps"] for b in rest) if rest else None
+    return {
+        "first_block_seconds": first["seconds"],
+        "first_block_steps": first["steps"],
+        "start_up_seconds": first["seconds"] - first["steps"] * steady_step
+        if steady_step is not None
+        else None,
+    }
+
+
+def machine_state(blocks: list[dict]) -> dict:
+    """The machine over a process's blocks: mean steal share, CPU per wall second, load."""
+    if not blocks:
+        return {}
+
+    def mean(key):
+        values = [b[key] for b in blocks if b.get(key) is not None]
+        return float(np.mean(values)) if values else None
+
+    return {
+        "steal_share": mean("steal_share"),
+        "steal_share_max": max(b.get("steal_share") or 0.0 for b in blocks),
+        "cpu_per_wall": mean("cpu_per_wall"),
+        "load_1min": mean("load_1min"),
+    }
+
+
+def variation(blocks: list[dict]) -> float | None:
+    """Coefficient of variation of the steady blocks' seconds per step."""
+    per = [b["seconds"] / b["steps"] for b in steady(blocks)]
+    if len(per) < 2:
+        return None
+    return float(np.std(per, ddof=1) / np.mean(per))
+
+
+def drift_share(blocks: list[dict]) -> float | None:
+    """How much of the block-to-block variance is slow drift rather than block noise: 1 minus
+    the ratio of half the mean squared successive difference to the variance (von Neumann).
+    Near 0: independent noise; near 1: the level wanders slowly."""
+    per = np.array([b["seconds"] / b["steps"] for b in steady(blocks)], dtype=float)
+    if len(per) < 3 or np.var(per, ddof=1) == 0:
+        return None
+    successive = np.mean(np.diff(per) ** 2) / 2
+    return float(1 - successive / np.var(per, ddof=1))
+
+
+def noise_flags(reference: list[dict], everyone: list[list[dict]]) -> list[str]:
+    """Why this run's figures should be read with care; empty when nothing was noticed."""
+    flags = []
+    cv = variation(reference)
+    if cv is not None and cv > NOISY_CV:
+        flags.append(
+            f"the reference's own steady blocks vary by {cv:.0%} (coefficient of variation; "
+            f"flagged above {NOISY_CV:.0%})"
+        )
+    steal = [b.get("steal_share") or 0.0 for blocks in everyone for b in blocks]
+    if steal and float(np.mean(steal)) > NOISY_STEAL:
+        flags.append(
+            f"the hypervisor stole {np.mean(steal):.1%} of the CPUs' time during timed blocks "
+            f"(flagged above {NOISY_STEAL:.0%})"
+        )
+    return flags
