@@ -40,6 +40,7 @@ HEADERS = (
     "start-up s",
     "vs raw PyTorch [95% CI]",
     "verdict",
+    "all-in [95% CI]",
     "test acc. %",
     "peak MB",
     "import s",
@@ -183,9 +184,10 @@ def add_speed(rows: list[dict]) -> None:
     for row in rows:
         blocks = row.get("blocks") or []
         reference = references.get(row.get("group"))
-        ratio = overhead = None
+        ratio = overhead = all_in = None
         if reference is not None and reference is not row:
             ratio = speed.speed_ratio(reference.get("blocks") or [], blocks)
+            all_in = speed.all_in_ratio(reference.get("blocks") or [], blocks)
             overhead = speed.overhead_per_step(reference.get("blocks") or [], blocks)
         per_step = speed.per_step(blocks)
         single = (
@@ -197,6 +199,7 @@ def add_speed(rows: list[dict]) -> None:
             "single_ratio": single,
             "kind": "speed-figures",
             "ratio": ratio.as_dict() if ratio else None,
+            "all_in": all_in.as_dict() if all_in else None,
             "verdict": "reference"
             if reference is row
             else speed.verdict(ratio)
@@ -363,6 +366,9 @@ def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
                     if ratio or figures.get("single_ratio") is None
                     else f"{figures['single_ratio']:.2f} (single)",
                     "" if figures.get("verdict") == "reference" else figures.get("verdict", ""),
+                    _interval_text(figures.get("all_in"), ".2f")
+                    if figures.get("verdict") != "reference"
+                    else "",
                     _f(100 * row["test_accuracy"], ".2f"),
                     _f(row.get("peak_rss_mb"), ",.0f"),
                     _f(row.get("import_seconds"), ".2f"),
@@ -441,10 +447,11 @@ def notes(data: RunData, markdown: bool = False) -> list[str]:
         lines.append(
             f"Measured side by side: every process alive at once, training in turns of "
             f"{settings.get('block_steps')} steps, in an order shuffled each round (seed "
-            f"{sched.get('order_seed')}; {rounds} rounds). Ratios pair the reference's and each "
-            f"variant's steady blocks of the same round (the first block, start-up, is apart); "
-            f"95% intervals from a paired bootstrap over rounds (BCa). A ratio whose interval "
-            f"holds 1 is indistinguishable from raw PyTorch."
+            f"{sched.get('order_seed')}; {rounds} rounds). A ratio is the median over rounds of "
+            f"the reference's block time over the variant's, steady blocks only (the first, "
+            f"start-up, is apart); all-in sums every paired block, stalls included. 95% "
+            f"intervals from a paired bootstrap over rounds (BCa). A ratio whose interval holds 1 "
+            f"is indistinguishable from raw PyTorch."
         )
         state = reference["speed"]["machine"]
         lines.append(

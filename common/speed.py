@@ -5,9 +5,14 @@ in (common.schedule). Within one group of a run, the n-th turn of every process 
 same round, so the reference's block and a variant's block of one round ran minutes apart at
 most, in an order shuffled per round. From these pairs:
 
-- speed ratio to the reference: the reference's seconds over the variant's, summed over the
-  paired steady-state blocks (> 1: the variant trains faster);
-- overhead per step: the variant's seconds minus the reference's, over the steps (microseconds);
+- speed ratio to the reference: the median over rounds of the reference's block time over the
+  variant's (> 1: the variant trains faster). The median, because a shared VM now and then
+  stalls one block by a second or more (a neighbour, a page-cache flush): one such block moves
+  a mean by several percent, the median not at all. Beside it, the all-in ratio (the two
+  processes' seconds summed over all paired blocks) keeps every stall, the framework's own
+  occasional costs among them (garbage collection, per-epoch work);
+- overhead per step: the median over rounds of the variant's block time less the reference's,
+  over the block's steps (microseconds);
 - each with a 95% confidence interval from a paired bootstrap over rounds (scipy.stats.bootstrap,
   BCa), and a verdict: faster, slower or indistinguishable at that confidence;
 - start-up apart from steady state: a process's first block holds what its first steps do once
@@ -95,23 +100,32 @@ def _interval(samples: tuple[np.ndarray, ...], statistic) -> Interval | None:
     return Interval(point, float(low), float(high), pairs)
 
 
-def _ratio(reference, variant, steps, axis=-1):
+def _median_ratio(reference, variant, steps, axis=-1):
+    return np.median(reference / variant, axis=axis)
+
+
+def _all_in_ratio(reference, variant, steps, axis=-1):
     return np.sum(reference, axis=axis) / np.sum(variant, axis=axis)
 
 
 def _overhead_us(reference, variant, steps, axis=-1):
-    return (
-        (np.sum(variant, axis=axis) - np.sum(reference, axis=axis)) / np.sum(steps, axis=axis) * 1e6
-    )
+    return np.median((variant - reference) / steps, axis=axis) * 1e6
 
 
 def speed_ratio(reference: list[dict], variant: list[dict]) -> Interval | None:
-    """The variant's training speed relative to the reference (> 1: faster), with its interval."""
-    return _interval(paired(reference, variant), _ratio)
+    """The variant's training speed relative to the reference (> 1: faster): the median of the
+    rounds' ratios, with its interval."""
+    return _interval(paired(reference, variant), _median_ratio)
+
+
+def all_in_ratio(reference: list[dict], variant: list[dict]) -> Interval | None:
+    """The ratio of the summed seconds of all paired blocks, stalls included."""
+    return _interval(paired(reference, variant), _all_in_ratio)
 
 
 def overhead_per_step(reference: list[dict], variant: list[dict]) -> Interval | None:
-    """Microseconds per step that the variant spends beyond the reference, with its interval."""
+    """Microseconds per step that the variant spends beyond the reference (the median of the
+    rounds' differences), with its interval."""
     return _interval(paired(reference, variant), _overhead_us)
 
 

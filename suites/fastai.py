@@ -40,6 +40,7 @@ SUITE = {
     "imports": ["fastai"],
     "extra": "fastai",
     "modes": ["eager", "compile"],
+    "switches": ["defaults"],
 }
 
 
@@ -171,6 +172,7 @@ def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks
         model.compile()
     test_loader = make_eval_loader(to_tensors(data.test_images, data.test_labels))
     learn = make_learner(model, DataLoaders(make_train_loader(data, run), test_loader))
+    apply_switch(learn, run.switch)  # the overhead scenario's: see the end
     # fit, not fit_one_cycle (fastai's recommendation): the task is Adam at a constant lr.
     # fit sets only lr on the optimizer (wd too, were it given): betas, eps and weight decay
     # stay as OptimWrapper built them.
@@ -216,6 +218,14 @@ def load(path: Path, run: RunConfig) -> Learner:
 def linear() -> nn.Sequential:
     """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
+
+
+def apply_switch(learn: Learner, switch: str) -> None:
+    """The overhead scenario's switch, measured beside the suite as written (python -m
+    common.compare --overhead): fastai's defaults, the progress bar and the per-epoch table."""
+    if switch == "defaults":
+        learn.add_cbs(ProgressCallback())
+        learn.logger = print
 
 
 if __name__ == "__main__":

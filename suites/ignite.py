@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from ignite.engine import Engine, Events, create_supervised_evaluator, create_supervised_trainer
-from ignite.handlers import Checkpoint
+from ignite.handlers import Checkpoint, ProgressBar
 from ignite.metrics import Accuracy, Loss
 from ignite.utils import manual_seed
 from torch import nn
@@ -29,6 +29,7 @@ SUITE = {
     "imports": ["ignite"],
     "extra": "ignite",
     "modes": ["eager", "compile"],
+    "switches": ["progress_bar"],
 }
 
 
@@ -132,6 +133,8 @@ def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks
         if hooks.epoch_end(engine.state.epoch, engine.state.metrics["loss"], accuracy):
             engine.terminate()
 
+    attach_switch(trainer, run.switch)  # the overhead scenario's: see the end
+
     # Engine (not DeterministicEngine, deterministic=False is the default): it leaves the RNGs
     # and the loader's shuffle alone, so the run matches raw_pytorch step for step.
     trainer.run(loader, max_epochs=run.epochs)
@@ -190,6 +193,13 @@ def load(path: Path, run: RunConfig) -> nn.Module:
 def linear() -> nn.Sequential:
     """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
+
+
+def attach_switch(trainer: Engine, switch: str) -> None:
+    """The overhead scenario's switch, measured beside the suite as written (python -m
+    common.compare --overhead): the progress bar of Ignite's examples, updated every step."""
+    if switch == "progress_bar":
+        ProgressBar().attach(trainer)
 
 
 if __name__ == "__main__":

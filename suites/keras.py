@@ -28,6 +28,7 @@ SUITE = {
     "imports": ["keras"],
     "extra": "keras",
     "modes": ["graph", "eager", "xla"],
+    "switches": ["progress_bar"],
     "backends": ["tensorflow", "jax", "torch"],
     "backend_env": "KERAS_BACKEND",
 }
@@ -178,7 +179,8 @@ def train(model: keras.Model, data: TaskData, run: RunConfig, hooks: TrainingHoo
         validation_batch_size=task.EVAL_BATCH_SIZE,
         shuffle=True,
         # verbose=0: no progress bar or per-epoch line; the harness prints one line per epoch.
-        verbose=0,
+        # (1, Keras' default bar, is the overhead scenario's progress_bar switch.)
+        verbose=1 if run.switch == "progress_bar" else 0,
         callbacks=[ReportToHooks(hooks)],
     )
     return model

@@ -8,6 +8,7 @@ moves data to the device and calls a Callback that reports to the harness.
 
 # --- imports -----------------------------------------------------------------------------------
 import logging
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -34,6 +35,7 @@ SUITE = {
     "imports": ["pytorch_lightning"],
     "extra": "lightning",
     "modes": ["eager", "compile"],
+    "switches": ["defaults", "barebones"],
 }
 
 # The harness prints one line per epoch; silence the Trainer's "GPU available: ..." info lines
@@ -114,11 +116,7 @@ def resolve_device(requested: str) -> torch.device:
 
 def make_trainer(run: RunConfig, callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
     device = resolve_device(run.device)
-    return pl.Trainer(
-        accelerator=device.type,
-        devices=1 if device.index is None else [device.index],
-        max_epochs=run.epochs,
-        callbacks=callbacks,
+    quiet = dict(
         # The harness reports each epoch itself and times the run: no progress bar, no model
         # summary table, no logger or checkpoint files written into the working directory.
         enable_progress_bar=False,
@@ -128,7 +126,13 @@ def make_trainer(run: RunConfig, callbacks: list[pl.Callback] | None = None) -> 
         # No sanity-check validation before training: it costs time and would run the validation
         # hooks before the first step. (It would not shift the RNG: Lightning isolates it.)
         num_sanity_val_steps=0,
-        # (barebones=True would turn all of the above off at once, but also forbids self.log.)
+    )
+    return pl.Trainer(
+        accelerator=device.type,
+        devices=1 if device.index is None else [device.index],
+        max_epochs=run.epochs,
+        callbacks=callbacks,
+        **(quiet | switch_options(run.switch)),  # the overhead scenario's: see the end
     )
 
 
@@ -186,7 +190,8 @@ def train(model: ConvNet, data: TaskData, run: RunConfig, hooks: TrainingHooks) 
     mode = SUITE["modes"][0] if run.mode == "default" else run.mode
     if mode not in SUITE["modes"]:
         raise ValueError(f"lightning has no {mode!r} mode; use one of {SUITE['modes']}")
-    trainer = make_trainer(run, callbacks=[ReportToHooks(hooks)])
+    report = BarebonesReport if run.switch == "barebones" else ReportToHooks
+    trainer = make_trainer(run, callbacks=[report(hooks)])
     val_loader = make_eval_loader(to_tensors(data.test_images, data.test_labels))
     # Lightning's docs: compile the LightningModule before fit; the Trainer then also compiles
     # its *_step methods. fit trains `model` itself (unwrapped), which is what is returned.
@@ -235,6 +240,39 @@ def load(path: Path, run: RunConfig) -> ConvNet:
 def linear() -> nn.Sequential:
     """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
+
+
+def switch_options(switch: str) -> dict:
+    """The overhead scenario's switches, each measured beside the suite as written (python -m
+    common.compare --overhead): Lightning's own defaults, which this file turns off, and its
+    barebones mode."""
+    if switch == "defaults":
+        return {
+            "enable_progress_bar": True,
+            "enable_model_summary": True,
+            "logger": True,  # TensorBoard's, or a CSVLogger where tensorboard is not installed
+            "enable_checkpointing": True,
+            "default_root_dir": tempfile.mkdtemp(prefix="lightning-defaults-"),
+        }
+    return {"barebones": True} if switch == "barebones" else {}
+
+
+class BarebonesReport(ReportToHooks):
+    """Trainer(barebones=True) ignores self.log: the epoch's figures are gathered here instead."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.loss_sum, self.seen = 0.0, 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.loss_sum += outputs["loss"].detach() * len(batch[1])
+        self.seen += len(batch[1])
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        accuracy = pl_module.accuracy.compute()
+        pl_module.accuracy.reset()
+        if self.hooks.epoch_end(trainer.current_epoch + 1, self.loss_sum / self.seen, accuracy):
+            trainer.should_stop = True
 
 
 if __name__ == "__main__":
