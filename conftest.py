@@ -112,7 +112,7 @@ def task_data_for(run: RunConfig):
         start = time.perf_counter()
         try:
             data = load_task_data(run)
-        except DataError as error:
+        except (DataError, SettingError) as error:
             pytest.exit(f"cannot load the data: {error}", returncode=2)
         _data_cache[key] = (data, time.perf_counter() - start)
     return _data_cache[key]

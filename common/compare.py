@@ -302,8 +302,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     started = dt.datetime.now()
     order_seed = args.order_seed if args.order_seed is not None else int(started.timestamp())
-    run_dir = _run_folder(args.out, started)
-    (run_dir / "raw").mkdir()
+    try:
+        run_dir = _run_folder(args.out, started)
+        (run_dir / "raw").mkdir()
+    except OSError as error:
+        parser.error(f"--out {args.out}: cannot create a run folder there ({error.strerror})")
     jobs = []
     for variant, job_run in pairs:
         name = label(variant, job_run)

@@ -125,8 +125,17 @@ class RunData:
         return None
 
 
+class ReportError(ValueError):
+    """A folder that is not a run, or a run file that can't be read; the message names it."""
+
+
 def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ReportError(f"{path}: not valid JSON ({error})") from None
 
 
 def _order(variant_id: str, mode: str | None = None) -> tuple:
@@ -692,8 +701,18 @@ def plot_loc_vs_speed(data: RunData) -> Figure | None:
     if not rows:
         return None
     fig, ax = _figure(data, "Lines of code against training throughput", 5.0)
-    xs, ys = [r["loc"] for r in rows], [r["images_per_second"] for r in rows]
+    steady = [_steady_images(r) for r in rows]
+    xs, ys = [r["loc"] for r in rows], [point for point, _, _ in steady]
     ax.scatter(xs, ys, s=60, color=[_color(r["variant"]) for r in rows], zorder=3)
+    ax.errorbar(
+        xs,
+        ys,
+        yerr=[[below for _, below, _ in steady], [above for _, _, above in steady]],
+        fmt="none",
+        ecolor="0.4",
+        capsize=3,
+        zorder=2,
+    )
     x_span, top = (max(xs) - min(xs)) or 10, max(ys) * 1.2
     ax.set_xlim(min(xs) - 0.1 * x_span, max(xs) + 0.45 * x_span)
     ax.set_ylim(0, top)
@@ -717,42 +736,63 @@ def plot_loc_vs_speed(data: RunData) -> Figure | None:
             arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6},
         )
     ax.set_xlabel("LOC (logical lines of the suite's file)")
-    ax.set_ylabel("training images/s")
+    ax.set_ylabel("steady-state training images/s (95% interval)")
     return fig
+
+
+def _steady_images(row: dict) -> tuple[float, float, float]:
+    """Steady-state images/s with the distance to its interval's ends (0, 0: no interval)."""
+    per_step = row.get("speed", {}).get("per_step")
+    if not per_step:
+        return row["images_per_second"], 0.0, 0.0
+    batch = row.get("batch_size", task.BATCH_SIZE)
+    point = batch / per_step["point"]
+    return point, point - batch / per_step["high"], batch / per_step["low"] - point
 
 
 def plot_modes(data: RunData) -> Figure | None:
     if not data.has_modes:
         return None
-    variants = list(dict.fromkeys(r["variant"] for r in data.training))
+    variants = list(dict.fromkeys(r["variant"] for r in data.training if not r.get("group_copy")))
     modes = sorted(
         {r["mode"] for r in data.training},
         key=lambda m: (task.MODES.index(m) if m in task.MODES else len(task.MODES), m),
     )
-    speed = {(r["variant"], r["mode"]): r["images_per_second"] for r in data.training}
+    rows = {(r["variant"], r["mode"]): r for r in data.training if not r.get("group_copy")}
     fig, ax = _figure(
         data,
-        "Training throughput per execution mode",
+        "Steady-state training throughput per execution mode",
         4.8,
         width=max(9.0, 1.4 * len(variants)),
         grid="y",
     )
-    width = 0.8 / max(sum((v, m) in speed for m in modes) for v in variants)
+    width = 0.8 / max(sum((v, m) in rows for m in modes) for v in variants)
     palette = matplotlib.colormaps["Set2"]
     for i, variant in enumerate(variants):  # each variant's bars centred on its label
-        present = [m for m in modes if (variant, m) in speed]
+        present = [m for m in modes if (variant, m) in rows]
         for j, mode in enumerate(present):
             k = modes.index(mode)
+            row = rows[variant, mode]
+            point, below, above = _steady_images(row)
+            start_up = (row.get("speed", {}).get("start_up") or {}).get("start_up_seconds")
             bars = ax.bar(
                 i + (j - (len(present) - 1) / 2) * width,
-                speed[variant, mode],
+                point,
                 width,
+                yerr=[[below], [above]] if below or above else None,
+                capsize=2,
                 color=palette(k % 8),
             )
-            ax.bar_label(bars, [f"{speed[variant, mode]:,.0f}"], padding=2, fontsize=7)
+            label = f"{point:,.0f}" + (f"\n+{start_up:.0f} s" if start_up and start_up >= 1 else "")
+            ax.bar_label(bars, [label], padding=2, fontsize=7)
     ax.set_xticks(range(len(variants)), variants)
-    ax.set_ylabel("training images/s")
-    ax.margins(y=0.12)
+    ax.set_ylabel("steady-state training images/s")
+    ax.set_xlabel(
+        "error bars: 95% interval over blocks; +N s: start-up (tracing, compiling) paid once",
+        fontsize=8,
+        color="dimgray",
+    )
+    ax.margins(y=0.18)
     ax.legend(
         handles=[Patch(color=palette(k % 8), label=m) for k, m in enumerate(modes)],
         title="mode",
@@ -893,7 +933,12 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.run_dir or (runs[-1].parent if runs else None)
     if run_dir is None:
         parser.error("no run folder given and none in results/")
-    summary = write_report(run_dir)
+    if not (run_dir / "runs.json").is_file():
+        parser.error(f"{run_dir} is not a comparison run: it has no runs.json")
+    try:
+        summary = write_report(run_dir)
+    except ReportError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(summary.read_text())
     print(f"report: {summary.parent / 'index.html'}")
     return 0

@@ -30,10 +30,10 @@ def _time_once(target, setup, rounds):
 
 
 WARM_UP_IMAGES = 512
-# Steps per timed block, per model: about 0.75 s of the convnet here, and 0.05-0.5 s of the tiny
+# Steps per timed block, per model: about 0.3 s of the convnet here, and 0.05-0.5 s of the tiny
 # linear model at its small batch. Short enough for many blocks per epoch, long enough that the
 # block's clock readings and the turn handed over between blocks cost nothing measurable.
-BLOCK_STEPS = {"convnet": 25, "linear": 500}
+BLOCK_STEPS = {"convnet": 10, "linear": 500}
 
 
 def _warm_up(module, run: RunConfig, data: TaskData) -> float:

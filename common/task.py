@@ -192,6 +192,16 @@ def normalize(images: np.ndarray) -> np.ndarray:
 
 
 def prepare(dataset: ImageDataset, run: RunConfig) -> TaskData:
+    for name, have in (
+        ("train_size", len(dataset.train_labels)),
+        ("test_size", len(dataset.test_labels)),
+    ):
+        asked = getattr(run, name)
+        if asked is not None and asked > have:
+            raise SettingError(
+                f"{name} {asked:,} is more than the {have:,} images {dataset.name} has; "
+                f"leave it unset for all of them"
+            )
     train = slice(0, run.train_size)
     test = slice(0, run.test_size)
     return TaskData(

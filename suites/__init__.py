@@ -1,0 +1,35 @@
+"""The examples: one file per framework (common/registry.py says what each one defines).
+
+A suite run as a program (`python -m suites.lightning`) imports its framework on its first
+lines. When that import fails (the framework is missing or broken, or KERAS_BACKEND names no
+backend), the hook below turns the traceback into one line that names the framework and the
+command that installs it.
+"""
+
+import sys
+
+
+def _one_line_for_a_failed_import(kind, error, trace, previous=sys.excepthook):
+    import linecache
+    import os
+    from pathlib import Path
+
+    program = Path(sys.argv[0]) if sys.argv else Path()
+    line = linecache.getline(str(program), trace.tb_lineno).strip() if trace else ""
+    in_suite = trace is not None and Path(trace.tb_frame.f_code.co_filename) == program
+    if program.parent.name == "suites" and in_suite and line.startswith(("import ", "from ")):
+        from common import registry
+
+        variant = next((v for v in registry.variants() if v.suite == program.stem), None)
+        framework, extra = (variant.framework, variant.extra) if variant else (program.stem,) * 2
+        sys.stderr.write(
+            f"python -m suites.{program.stem}: error: cannot import {framework} "
+            f"({kind.__name__}: {error}); install it with: pip install -e '.[{extra}]'\n"
+        )
+        sys.stderr.flush()
+        os._exit(2)
+    previous(kind, error, trace)
+
+
+if sys.argv and sys.argv[0] == "-m":  # being run by `python -m suites.<name>`
+    sys.excepthook = _one_line_for_a_failed_import

@@ -33,7 +33,7 @@ from torch.utils.data import (
 
 from common import task
 from common.hooks import TrainingHooks
-from common.task import RunConfig, TaskData
+from common.task import RunConfig, SettingError, TaskData
 
 SUITE = {
     "framework": "fastai",
@@ -71,6 +71,8 @@ def resolve_device(requested: str) -> torch.device:
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(requested)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SettingError(f"device {requested!r}: torch sees {torch.cuda.device_count()} GPUs")
     # Plain torch DataLoaders have no device, so the Learner moves the model and every batch to
     # fastai's global default device (CUDA when there is one): make that the requested one.
     if device.type == "cuda" and device.index is not None:

@@ -28,7 +28,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from common import task
 from common.hooks import TrainingHooks
-from common.task import RunConfig, TaskData
+from common.task import RunConfig, SettingError, TaskData
 
 SUITE = {
     "framework": "pytorch-lightning",
@@ -111,7 +111,10 @@ def build_model(run: RunConfig) -> ConvNet:
 def resolve_device(requested: str) -> torch.device:
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(requested)
+    device = torch.device(requested)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SettingError(f"device {requested!r}: torch sees {torch.cuda.device_count()} GPUs")
+    return device
 
 
 def make_trainer(run: RunConfig, callbacks: list[pl.Callback] | None = None) -> pl.Trainer:

@@ -17,7 +17,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorData
 
 from common import task
 from common.hooks import TrainingHooks
-from common.task import RunConfig, TaskData
+from common.task import RunConfig, SettingError, TaskData
 
 SUITE = {
     "framework": "torch",
@@ -52,7 +52,10 @@ def build_model(run: RunConfig) -> nn.Module:
 def resolve_device(requested: str) -> torch.device:
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(requested)
+    device = torch.device(requested)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SettingError(f"device {requested!r}: torch sees {torch.cuda.device_count()} GPUs")
+    return device
 
 
 # --- data --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ tested in seconds, without training anything.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -185,3 +186,48 @@ def test_every_run_knob_reaches_the_children():
     for option, value in (("--dataset", "fashion-mnist"), ("--seed", "3"), ("--test-size", "500")):
         assert command[command.index(option) + 1] == value
     assert command[command.index("--device") + 1] == "cpu"
+
+
+@pytest.mark.parametrize("out", ["/etc/passwd/x", "read-only"])
+def test_an_unusable_out_folder_is_one_clear_error(tmp_path, capsys, out):
+    if out == "read-only":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into a read-only folder")
+        out = tmp_path / "read-only"
+        out.mkdir(mode=0o500)
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["--out", str(out), "--suite", "raw_pytorch"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}: cannot create a run folder there (" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("knob", "message"),
+    [
+        ({"device": "cuda:x"}, "device must be one of auto, cpu, cuda (or cuda:N)"),
+        ({"epochs": 0}, "epochs must be a whole number >= 1, got 0"),
+        ({"batch_size": 0}, "batch_size must be a whole number >= 1"),
+        ({"model": "resnet"}, "model must be one of convnet, linear"),
+    ],
+)
+def test_every_knob_is_validated_in_one_place(knob, message):
+    from common.task import RunConfig, SettingError
+
+    with pytest.raises(SettingError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        RunConfig(**knob)
+
+
+@pytest.mark.parametrize("option", [["--epochs", "0"], ["--rounds", "0"], ["--epochs", "-1"]])
+def test_a_bad_benchmark_option_is_a_usage_error(option):
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks", "--benchmark-only", *option],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 4  # pytest's usage error
+    assert "must be" in done.stderr and "Traceback" not in done.stderr

@@ -259,3 +259,20 @@ def test_run_without_benchmarks_still_reports(tmp_path):
     assert {row["LOC"] for row in table.values()} == {"INTERRUPTED"}
     assert (tmp_path / "report" / "index.html").exists()
     assert not (tmp_path / "report" / "throughput.png").exists()
+
+
+def test_a_folder_that_is_not_a_run_is_refused_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([str(tmp_path / "no-such-run")])
+    assert exit_info.value.code == 2
+    assert "no-such-run is not a comparison run: it has no runs.json" in capsys.readouterr().err
+
+
+def test_a_malformed_run_file_is_named(tmp_path, capsys):
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "benchmark.json").write_text('{"benchmarks": [')
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'benchmark.json'}: not valid JSON" in err and "Traceback" not in err

@@ -92,3 +92,33 @@ def test_predict_returns_class_ids_for_every_image(suite):
     assert predictions.shape == (300,)
     assert np.issubdtype(predictions.dtype, np.integer)
     assert predictions.min() >= 0 and predictions.max() < task.NUM_CLASSES
+
+
+def test_a_framework_that_fails_to_import_is_one_line_with_the_fix():
+    # Keras raises at import when KERAS_BACKEND names no backend it knows.
+    done = subprocess.run(
+        [sys.executable, "-m", "suites.keras", "--epochs", "1"],
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "mxnet"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()[-1:]
+    assert line.startswith("python -m suites.keras: error: cannot import keras (")
+    assert line.endswith("install it with: pip install -e '.[keras]'")
+    assert "Traceback" not in done.stderr
+
+
+def test_more_images_than_the_dataset_has_is_a_setting_error():
+    run = SMOKE.with_(train_size=100_000)
+    with pytest.raises(task.SettingError, match="train_size 100,000 is more than the 60,000"):
+        task.prepare(task_data_for(SMOKE)[0].dataset, run)
+
+
+def test_a_device_the_framework_does_not_see_is_one_setting_error(suite):
+    run = SMOKE.with_(train_size=256, test_size=100, device="cuda:7")
+    data, _ = task_data_for(run)
+    with pytest.raises(task.SettingError, match=r"^device 'cuda:7': "):
+        runner.measure(suite, run, data)
