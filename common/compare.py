@@ -31,6 +31,7 @@ from common.environment import describe_environment
 from common.task import RunConfig, SettingError
 
 ROOT = Path(__file__).resolve().parent.parent
+CONTROL = "+A/A"  # the label's mark of the reference's second process (see main)
 QUICK = {"epochs": 1, "train_size": 4000}  # a first look: about 3 s of training per suite here
 # The overhead scenario: the tiny linear model at a small batch on one thread, one epoch of full
 # MNIST (7,500 steps), where what a step costs is the framework's own work (common/task.py).
@@ -152,12 +153,14 @@ def _paths(log: Path) -> tuple[Path, Path, Path]:
     return final.with_name(f".{final.name}.running"), final, log.with_suffix(".xml")
 
 
-def _pytest_command(variant, run: RunConfig, args: argparse.Namespace, log: Path) -> list[str]:
+def _pytest_command(
+    variant, run: RunConfig, args: argparse.Namespace, log: Path, control: bool = False
+) -> list[str]:
     json_path, _, junit = _paths(log)
     if args.target_accuracy is not None:
         tests = ["test_time_to_accuracy.py"]
         options = ["--target-accuracy", str(args.target_accuracy), "--max-epochs", str(run.epochs)]
-    elif args.modes or args.overhead:
+    elif args.modes or args.overhead or control:
         tests, options = ["test_training.py"], []
     else:  # the default comparison, with the reference's floor and the data-loading benchmark
         tests = ["test_training.py", "test_feeding_floor.py", "test_data_loading.py"]
@@ -308,12 +311,20 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         parser.error(f"--out {args.out}: cannot create a run folder there ({error.strerror})")
     jobs = []
-    for variant, job_run in pairs:
-        name = label(variant, job_run)
+    if not (args.modes or args.overhead or args.target_accuracy is not None):
+        # The A/A control: a second process of the reference, measured against the first like
+        # any variant. Its ratio must read 1; when it does not, the processes themselves
+        # differed (a process-level slow phase), and the run is flagged.
+        pairs += [(v, r, True) for v, r in pairs if is_reference(v, r)]
+    for variant, job_run, *control in pairs:
+        control = bool(control)
+        name = label(variant, job_run) + (CONTROL if control else "")
         safe = re.sub(r"[^A-Za-z0-9_.@+-]+", "-", name).strip("-")
         job = schedule.Job(
             label=name,
-            command=lambda log, v=variant, r=job_run: _pytest_command(v, r, args, log),
+            command=lambda log, v=variant, r=job_run, c=control: _pytest_command(
+                v, r, args, log, c
+            ),
             environment={
                 **os.environ,
                 **variant.environment(),
@@ -321,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                 "OMP_NUM_THREADS": str(job_run.threads),
             },
             log_path=run_dir / "logs" / f"{safe}.log",
-            reference=is_reference(variant, job_run),
+            reference=is_reference(variant, job_run) and not control,
         )
         job.result = {
             "kind": "variant-run",
@@ -331,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": job_run.mode,
             "switch": job_run.switch,
             "reference": job.reference,
+            "control": control,
             "status": "pending",
         }
         jobs.append(job)

@@ -98,7 +98,16 @@ class RunData:
         reference = self.reference
         if not reference or not reference.get("blocks"):
             return []
-        return speed.noise_flags(reference["blocks"], [r.get("blocks", []) for r in self.training])
+        flags = speed.noise_flags(reference["blocks"], [r.get("blocks", []) for r in self.training])
+        for row in self.training:
+            ratio = row.get("speed", {}).get("ratio")
+            if row.get("control") and ratio and speed.control_failed(ratio):
+                flags.append(
+                    f"raw PyTorch's second process (the A/A control) reads "
+                    f"{ratio['point']:.2f} [{ratio['low']:.2f}, {ratio['high']:.2f}] against the "
+                    f"first, not 1: the two processes of the same code ran at different speeds"
+                )
+        return flags
 
     @property
     def overhead(self) -> bool:
@@ -181,6 +190,7 @@ def _from_jobs(run_dir: Path, runs: dict) -> list[dict]:
                 "label": entry["label"],
                 "group": entry.get("group", 1),
                 "reference_job": entry.get("reference", False),
+                "control": entry.get("control", False),
                 "group_copy": "@" in entry["label"],
             }
         )

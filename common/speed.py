@@ -20,7 +20,8 @@ most, in an order shuffled per round. From these pairs:
   that block's time beyond what the same steps take in steady state.
 
 A run is flagged as noisy when the reference's own steady per-step times vary by more than
-NOISY_CV, or when the hypervisor stole more than NOISY_STEAL of the CPUs' time.
+NOISY_CV, when the hypervisor stole more than NOISY_STEAL of the CPUs' time, or when the A/A
+control (a second process of the reference, measured like a variant) does not read 1.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ RESAMPLES = 4999
 BOOTSTRAP_SEED = 0  # the intervals of a run are reproducible from its blocks
 NOISY_CV = 0.10
 NOISY_STEAL = 0.02
+CONTROL_TOLERANCE = 0.03
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,12 @@ def drift_share(blocks: list[dict]) -> float | None:
         return None
     successive = np.mean(np.diff(per) ** 2) / 2
     return float(1 - successive / np.var(per, ddof=1))
+
+
+def control_failed(ratio: dict) -> bool:
+    """An A/A control (the reference against a second process of itself) that does not read 1:
+    its interval excludes 1, or its point is CONTROL_TOLERANCE or more away."""
+    return not ratio["low"] <= 1 <= ratio["high"] or abs(ratio["point"] - 1) >= CONTROL_TOLERANCE
 
 
 def noise_flags(reference: list[dict], everyone: list[list[dict]]) -> list[str]:

@@ -52,7 +52,7 @@ def stub_children(monkeypatch):
     """Child commands that replay the fixture; behaviour[variant]: fail, garble or interrupt."""
     behaviour: dict[str, str] = {}
 
-    def command(variant, run, args, log):
+    def command(variant, run, args, log, control=False):
         json_path, _, junit = compare._paths(log)
         return [
             sys.executable,
@@ -81,10 +81,11 @@ def test_a_failing_suite_in_the_middle_loses_nothing(tmp_path, stub_children, ca
     code, run_dir = run_compare(tmp_path)
     assert code == 1
     runs = json.loads((run_dir / "runs.json").read_text())
-    assert [(e["variant"], e["status"]) for e in runs["variants"]] == [
+    assert [(e["label"], e["status"]) for e in runs["variants"]] == [
         ("raw_pytorch", "ok"),
         ("ignite", "failed"),
         ("lightning", "ok"),
+        ("raw_pytorch+A/A", "ok"),  # the A/A control: the reference's second process
     ]
     # The whole first line, from the child's JUnit XML: not cut to the terminal's width.
     error = runs["variants"][1]["error"]
@@ -105,7 +106,8 @@ def test_all_ok_exits_zero_and_echoes_progress(tmp_path, stub_children, capsys):
     assert "  lightning: epoch 1  loss 0.5000" in out and "lightning ok" in out
     runs = json.loads((run_dir / "runs.json").read_text())
     assert runs["kind"] == "comparison-run" and runs["schedule"]["order_seed"]
-    assert [sorted(r["order"]) for r in runs["schedule"]["rounds"]] == [sorted(CHOSEN)] * 2
+    everyone = sorted([*CHOSEN, "raw_pytorch+A/A"])
+    assert [sorted(r["order"]) for r in runs["schedule"]["rounds"]] == [everyone] * 2
     environment = json.loads((run_dir / "environment.json").read_text())
     assert environment["threads"] >= 1 and environment["data_checksums"]
 

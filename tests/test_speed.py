@@ -102,3 +102,9 @@ def test_a_noisy_reference_and_stolen_cpu_are_flagged():
     assert "stole 8.0%" in flag
     # Independent block noise has no drift.
     assert speed.drift_share(noisy) < 0.5
+
+
+def test_an_aa_control_that_does_not_read_one_fails():
+    assert not speed.control_failed({"point": 1.01, "low": 0.98, "high": 1.04})
+    assert speed.control_failed({"point": 0.80, "low": 0.75, "high": 0.85})  # excludes 1
+    assert speed.control_failed({"point": 1.05, "low": 0.90, "high": 1.20})  # too far off
