@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         parser.error(f"--out {args.out}: cannot create a run folder there ({error.strerror})")
     jobs = []
-    if not (args.modes or args.overhead or args.target_accuracy is not None):
+    if not (args.modes or args.target_accuracy is not None):
         # The A/A control: a second process of the reference, measured against the first like
         # any variant. Its ratio must read 1; when it does not, the processes themselves
         # differed (a process-level slow phase), and the run is flagged.
@@ -376,8 +376,13 @@ def main(argv: list[str] | None = None) -> int:
         "schedule": {"order_seed": order_seed, "max_alive": schedule.MAX_ALIVE, "rounds": []},
         "variants": [job.result for job in everyone],
     }
-    files.write_json(run_dir / "environment.json", describe_environment(run.threads, run.dataset))
-    files.write_json(run_dir / "runs.json", status)
+    try:
+        environment = describe_environment(run.threads, run.dataset)
+        files.write_json(run_dir / "environment.json", environment)
+        files.write_json(run_dir / "runs.json", status)
+    except OSError as error:
+        print(f"error: cannot write to {run_dir}: {error.strerror or error}", file=sys.stderr)
+        return 1
     print(
         f"{len(everyone)} processes in {len(batches)} interleaved group(s), {run.epochs} epochs "
         f"on {run.train_size or 'all'} images, {run.threads} threads -> {run_dir}",
@@ -434,25 +439,57 @@ def main(argv: list[str] | None = None) -> int:
             status["schedule"]["rounds"] += rounds
     except (KeyboardInterrupt, schedule.Interrupted) as error:
         interrupted = getattr(error, "signal_number", 2)
-        for entry in status["variants"]:
-            if entry["status"] == "pending":
-                entry["status"] = "interrupted"
+        _mark_pending(status, "interrupted")
         print("interrupted: keeping what was measured", file=sys.stderr)
+    except OSError as error:  # the results folder's disk is full or gone: every child is ended
+        _mark_pending(status, "interrupted")
+        where = f" ({error.filename})" if error.filename else ""
+        print(
+            f"error: cannot write the results: {error.strerror or error}{where}; stopped, and "
+            f"every file written before is whole (atomic writes)",
+            file=sys.stderr,
+        )
+        _finish_quietly(status, run_dir, args.out)
+        return 1
     status["finished"] = dt.datetime.now().isoformat(timespec="seconds")
     merged = run_dir / "benchmark.json"
     benchmarks = json.loads(merged.read_text())["benchmarks"] if merged.exists() else []
     status["split"] = harness_split(benchmarks, time.perf_counter() - clock)
-    files.write_json(run_dir / "runs.json", status)
-    _write_report(run_dir)
-    latest = args.out / "latest"
-    latest.unlink(missing_ok=True)
-    latest.symlink_to(run_dir.name)
+    try:
+        files.write_json(run_dir / "runs.json", status)
+        _write_report(run_dir)
+        _point_latest(args.out, run_dir)
+    except OSError as error:
+        print(f"error: cannot write the report: {error.strerror or error}", file=sys.stderr)
+        return 1
     unfinished = [e for e in status["variants"] if e["status"] in ("failed", "interrupted")]
     if unfinished:
         print(f"not completed: {', '.join(e['label'] for e in unfinished)}", file=sys.stderr)
     if interrupted is not None:
         return 128 + interrupted
     return 1 if unfinished else 0
+
+
+def _mark_pending(status: dict, state: str) -> None:
+    for entry in status["variants"]:
+        if entry["status"] == "pending":
+            entry["status"] = state
+
+
+def _point_latest(out: Path, run_dir: Path) -> None:
+    latest = out / "latest"
+    latest.unlink(missing_ok=True)
+    latest.symlink_to(run_dir.name)
+
+
+def _finish_quietly(status: dict, run_dir: Path, out: Path) -> None:
+    """After a failed write: record the run as finished where the disk still allows it."""
+    status["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    try:
+        files.write_json(run_dir / "runs.json", status)
+        _point_latest(out, run_dir)
+    except OSError:
+        pass  # runs.json keeps its last whole version
 
 
 def _write_report(run_dir: Path) -> None:

@@ -44,8 +44,21 @@ def _without_docstrings(source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+HARNESS_MARKER = "# --- harness"  # a suite's last section: what exists only for the comparison
+
+
 def count_file_lines(path: Path) -> dict[str, int]:
-    return count_lines(Path(path).read_text())
+    """loc: the example, the file above its harness section (the headline figure); harness_loc:
+    that section; file_loc: the whole file."""
+    source = Path(path).read_text()
+    example, marker, harness = source.partition("\n" + HARNESS_MARKER)
+    counts = count_lines(example)
+    whole = count_lines(source)
+    return {
+        **counts,
+        "harness_loc": count_lines(marker + harness)["loc"] if marker else 0,
+        "file_loc": whole["loc"],
+    }
 
 
 _STATUS = Path("/proc/self/status")

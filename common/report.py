@@ -197,10 +197,26 @@ def _from_jobs(run_dir: Path, runs: dict) -> list[dict]:
     return rows
 
 
+def _control_verdict(ratio: speed.Interval | None) -> str:
+    if ratio is None:
+        return "control: not measured"
+    return "control: " + ("fails" if speed.control_failed(ratio.as_dict()) else "holds")
+
+
 def add_speed(rows: list[dict]) -> None:
     """Each row's speed figures against its group's reference, with their intervals."""
     references = {r["group"]: r for r in rows if r.get("reference_job")}
+    margins, overhead_margins = {}, {}
+    for row in rows:  # the A/A control's spread: the margin every verdict of its group must clear
+        reference = references.get(row.get("group"))
+        if row.get("control") and reference is not None:
+            pair = (reference.get("blocks") or [], row.get("blocks") or [])
+            margins[row["group"]] = speed.control_margin(speed.speed_ratio(*pair))
+            overhead_margins[row["group"]] = speed.control_margin(
+                speed.overhead_per_step(*pair), neutral=0.0
+            )
     for row in rows:
+        margin = margins.get(row.get("group"), 0.0)
         blocks = row.get("blocks") or []
         reference = references.get(row.get("group"))
         ratio = overhead = all_in = None
@@ -219,15 +235,26 @@ def add_speed(rows: list[dict]) -> None:
             "kind": "speed-figures",
             "ratio": ratio.as_dict() if ratio else None,
             "all_in": all_in.as_dict() if all_in else None,
+            "margin": margin,
             "verdict": "reference"
             if reference is row
-            else speed.verdict(ratio)
+            else _control_verdict(ratio)
+            if row.get("control")
+            else speed.verdict(ratio, margin=margin)
             if blocks
             else "single measurement",
             "overhead_us": overhead.as_dict() if overhead else None,
             "overhead_verdict": "reference"
             if reference is row
-            else speed.verdict(overhead, 0.0, "more overhead", "less overhead"),
+            else "control"
+            if row.get("control")
+            else speed.verdict(
+                overhead,
+                0.0,
+                "more overhead",
+                "less overhead",
+                margin=overhead_margins.get(row.get("group"), 0.0),
+            ),
             "per_step": per_step.as_dict() if per_step else None,
             "start_up": speed.start_up(blocks),
             "machine": speed.machine_state(blocks),
@@ -469,8 +496,10 @@ def notes(data: RunData, markdown: bool = False) -> list[str]:
             f"{sched.get('order_seed')}; {rounds} rounds). A ratio is the median over rounds of "
             f"the reference's block time over the variant's, steady blocks only (the first, "
             f"start-up, is apart); all-in sums every paired block, stalls included. 95% "
-            f"intervals from a paired bootstrap over rounds (BCa). A ratio whose interval holds 1 "
-            f"is indistinguishable from raw PyTorch."
+            f"intervals from a paired bootstrap over rounds (BCa). A verdict of faster or slower "
+            f"needs the interval to clear 1 by the A/A control's margin (how far a second raw "
+            f"PyTorch process reads from the first; here "
+            f"+-{reference['speed'].get('margin', 0):.2f}); otherwise it is indistinguishable."
         )
         state = reference["speed"]["machine"]
         lines.append(

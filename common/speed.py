@@ -132,16 +132,31 @@ def overhead_per_step(reference: list[dict], variant: list[dict]) -> Interval | 
 
 
 def verdict(
-    interval: Interval | None, neutral: float = 1.0, above: str = "faster", below: str = "slower"
+    interval: Interval | None,
+    neutral: float = 1.0,
+    above: str = "faster",
+    below: str = "slower",
+    margin: float = 0.0,
 ) -> str:
-    """What the interval says at its confidence: above, below, or indistinguishable."""
+    """What the interval says at its confidence: above, below, or indistinguishable. With a
+    margin, the interval must clear neutral +- margin: the control's process-to-process spread
+    (see control_margin)."""
     if interval is None:
         return "not measured"
-    if interval.low > neutral:
+    if interval.low > neutral + margin:
         return above
-    if interval.high < neutral:
+    if interval.high < neutral - margin:
         return below
     return "indistinguishable"
+
+
+def control_margin(control: Interval | None, neutral: float = 1.0) -> float:
+    """How far two processes of the same code read apart in this run: the A/A control's
+    interval end farthest from 1. A speed difference inside it can't be told from which
+    process a variant happened to get."""
+    if control is None:
+        return 0.0
+    return max(abs(control.low - neutral), abs(control.high - neutral))
 
 
 def per_step(blocks: list[dict]) -> Interval | None:

@@ -233,3 +233,27 @@ def test_a_bad_benchmark_option_is_a_usage_error(option):
     )
     assert done.returncode == 4  # pytest's usage error
     assert "must be" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_full_disk_stops_cleanly_and_keeps_what_was_written(
+    tmp_path, stub_children, monkeypatch, capsys
+):
+    import errno
+
+    real_merge, calls = compare.merge, []
+
+    def merge_until_the_disk_fills(run_dir, runs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / "benchmark.json"))
+        real_merge(run_dir, runs)
+
+    monkeypatch.setattr(compare, "merge", merge_until_the_disk_fills)
+    code, run_dir = run_compare(tmp_path)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "error: cannot write the results: No space left on device (" in err
+    assert "Traceback" not in err
+    runs = json.loads((run_dir / "runs.json").read_text())
+    assert runs["finished"] and "pending" not in {e["status"] for e in runs["variants"]}
+    assert json.loads((run_dir / "benchmark.json").read_text())["benchmarks"]  # the first, whole
