@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         parser.error(f"--out {args.out}: cannot create a run folder there ({error.strerror})")
     jobs = []
-    if not (args.modes or args.target_accuracy is not None):
+    if args.target_accuracy is None:
         # The A/A control: a second process of the reference, measured against the first like
         # any variant. Its ratio must read 1; when it does not, the processes themselves
         # differed (a process-level slow phase), and the run is flagged.
@@ -346,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             "status": "pending",
         }
         jobs.append(job)
-    jobs.sort(key=lambda j: not j.reference)  # the reference leads every group
+    # The reference leads every group, and its A/A control follows it into the first.
+    jobs.sort(key=lambda j: (not j.reference, not j.result["control"]))
     batches = schedule.groups(jobs)
     everyone = [job for group in batches for job in group]
     scenario = (

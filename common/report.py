@@ -38,6 +38,7 @@ HEADERS = (
     "ms/step (steady)",
     "images/s",
     "start-up s",
+    "warm-up s",
     "vs raw PyTorch [95% CI]",
     "verdict",
     "all-in [95% CI]",
@@ -124,7 +125,9 @@ class RunData:
 
     @property
     def has_modes(self) -> bool:
-        return len(self.per_variant) < len(self.training)
+        """Some variant was measured in more than one execution mode."""
+        pairs = {(r["variant"], r["mode"]) for r in self.training}
+        return len(pairs) > len({r["variant"] for r in self.training})
 
     def setting(self, name: str):
         """A run setting from runs.json, else as the training rows or the environment say."""
@@ -215,8 +218,8 @@ def add_speed(rows: list[dict]) -> None:
             overhead_margins[row["group"]] = speed.control_margin(
                 speed.overhead_per_step(*pair), neutral=0.0
             )
-    for row in rows:
-        margin = margins.get(row.get("group"), 0.0)
+    for row in rows:  # a group without a control takes the first group's margin
+        margin = margins.get(row.get("group"), margins.get(1, 0.0))
         blocks = row.get("blocks") or []
         reference = references.get(row.get("group"))
         ratio = overhead = all_in = None
@@ -253,7 +256,7 @@ def add_speed(rows: list[dict]) -> None:
                 0.0,
                 "more overhead",
                 "less overhead",
-                margin=overhead_margins.get(row.get("group"), 0.0),
+                margin=overhead_margins.get(row.get("group"), overhead_margins.get(1, 0.0)),
             ),
             "per_step": per_step.as_dict() if per_step else None,
             "start_up": speed.start_up(blocks),
@@ -287,7 +290,13 @@ def load_run(run_dir: Path) -> RunData:
         environment=_read_json(run_dir / "environment.json"),
         runs=runs,
         training=sorted(
-            rows, key=lambda r: (_order(r["variant"], r["mode"]), r.get("switch", ""), r["label"])
+            rows,
+            key=lambda r: (
+                _order(r["variant"], r["mode"]),
+                r.get("switch", "default") != "default",
+                r.get("switch", ""),
+                r["label"],
+            ),
         ),
         incomplete=sorted(incomplete, key=lambda e: _order(e["variant"])),
         floor=next((i for i in infos if i.get("baseline") == "tensor-slicing floor"), None),
@@ -354,7 +363,13 @@ def _facts(data: RunData) -> list[tuple[str, str]]:
             "Task",
             f"{data.setting('dataset')}, {_plural(data.setting('epochs'), 'epoch')} on "
             f"{_f(data.setting('train_size'), ',')} training images, {_f(test_size, ',')} "
-            f"test images, {_plural(settings.get('rounds', 1), 'timed round')}, mode "
+            f"test images, "
+            + (
+                f"timed in interleaved blocks of {settings['block_steps']} steps"
+                if settings.get("interleaved")
+                else _plural(settings.get("rounds", 1), "timed round")
+            )
+            + ", mode "
             f"{settings.get('mode', 'default')}",
         ),
         ("Commit", commit + (" with uncommitted changes" if env.get("git_dirty") else "")),
@@ -406,6 +421,7 @@ def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
                     step_text,
                     _f(images, ",.0f"),
                     _f(start_up.get("start_up_seconds"), ".2f"),
+                    _f(row.get("warm_up_seconds"), ".2f"),
                     "1 (reference)"
                     if figures.get("verdict") == "reference"
                     else _interval_text(ratio, ".2f")
@@ -645,9 +661,12 @@ def plot_throughput(data: RunData) -> Figure | None:
     for label in labels:  # readable where it crosses the line at 1.0
         label.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 1})
     ax.set_xlim(0, max(p + h for p, h in zip(points, highs, strict=True)) * 1.45)
+    margin = reference["speed"].get("margin") or 0.0
+    if margin:  # inside it, a difference can't be told from which process a variant got
+        ax.axvspan(1 - margin, 1 + margin, color="0.85", zorder=0, label="A/A control's margin")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
     ax.set_xlabel(
-        "steady-state training speed ÷ raw PyTorch's, paired blocks of the same round; "
-        "error bars: 95% interval"
+        "steady speed ÷ raw PyTorch's (median of same-round pairs); bars: 95% interval"
         if has_intervals
         else "training images/s ÷ raw PyTorch's: single measurement, no interval"
     )

@@ -15,9 +15,10 @@ def _one_line_for_a_failed_import(kind, error, trace, previous=sys.excepthook):
     from pathlib import Path
 
     program = Path(sys.argv[0]) if sys.argv else Path()
+    while trace is not None and Path(trace.tb_frame.f_code.co_filename) != program:
+        trace = trace.tb_next  # from runpy's frames down to the suite's own
     line = linecache.getline(str(program), trace.tb_lineno).strip() if trace else ""
-    in_suite = trace is not None and Path(trace.tb_frame.f_code.co_filename) == program
-    if program.parent.name == "suites" and in_suite and line.startswith(("import ", "from ")):
+    if program.parent.name == "suites" and line.startswith(("import ", "from ")):
         from common import registry
 
         variant = next((v for v in registry.variants() if v.suite == program.stem), None)
@@ -28,7 +29,7 @@ def _one_line_for_a_failed_import(kind, error, trace, previous=sys.excepthook):
         )
         sys.stderr.flush()
         os._exit(2)
-    previous(kind, error, trace)
+    previous(kind, error, error.__traceback__)
 
 
 if sys.argv and sys.argv[0] == "-m":  # being run by `python -m suites.<name>`

@@ -83,12 +83,12 @@ def test_a_failing_suite_in_the_middle_loses_nothing(tmp_path, stub_children, ca
     runs = json.loads((run_dir / "runs.json").read_text())
     assert [(e["label"], e["status"]) for e in runs["variants"]] == [
         ("raw_pytorch", "ok"),
+        ("raw_pytorch+A/A", "ok"),  # the A/A control: the reference's second process
         ("ignite", "failed"),
         ("lightning", "ok"),
-        ("raw_pytorch+A/A", "ok"),  # the A/A control: the reference's second process
     ]
     # The whole first line, from the child's JUnit XML: not cut to the terminal's width.
-    error = runs["variants"][1]["error"]
+    error = runs["variants"][2]["error"]
     assert error.startswith("RuntimeError: injected failure") and len(error) > 100
     merged = json.loads((run_dir / "benchmark.json").read_text())
     variants = {b["extra_info"].get("variant") for b in merged["benchmarks"]}

@@ -161,7 +161,8 @@ def test_ratio_does_not_depend_on_the_order_of_the_benchmarks(tmp_path):
     (tmp_path / "benchmark.json").write_text(json.dumps(bench))
     data = report.load_run(tmp_path)
     assert (data.reference["variant"], data.reference["mode"]) == ("raw_pytorch", "eager")
-    ratios = {(row[0], row[2]): row[7] for row in report.training_rows(data)}
+    column = report.HEADERS.index("vs raw PyTorch [95% CI]")
+    ratios = {(row[0], row[2]): row[column] for row in report.training_rows(data)}
     assert ratios["fastai", "eager"] == "0.80 (single)"
     assert ratios["raw_pytorch", "compile"] == "1.60 (single)"
 
