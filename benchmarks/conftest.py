@@ -8,11 +8,7 @@ import pytest
 from common import runner
 from common.task import RunConfig, SettingError
 from common.turns import process_turns
-from conftest import run_config, task_data_for
-
-
-def bench_run(config: pytest.Config) -> RunConfig:
-    return run_config(config)
+from conftest import task_data_for
 
 
 @pytest.fixture

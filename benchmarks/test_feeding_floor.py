@@ -10,9 +10,7 @@ from __future__ import annotations
 from common import task
 from common.runner import WARM_UP_IMAGES
 from common.task import RunConfig
-from conftest import task_data_for
-
-from .conftest import bench_run
+from conftest import run_config, task_data_for
 
 
 def train_by_slicing(model, images, labels, run: RunConfig) -> int:
@@ -45,7 +43,7 @@ def train_by_slicing(model, images, labels, run: RunConfig) -> int:
 
 
 def test_feeding_floor(benchmark, reference, request):
-    run = bench_run(request.config)
+    run = run_config(request.config)
     data, _ = task_data_for(run)
     benchmark.group = f"train {run.dataset} x{run.epochs} epochs"
 

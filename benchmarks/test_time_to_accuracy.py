@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import bench_run
+from conftest import run_config
 
 
 def test_time_to_accuracy(measure, request):
     target = request.config.getoption("--target-accuracy")
     if target is None:
         pytest.skip("on demand: pass --target-accuracy (e.g. 0.99) to run this scenario")
-    run = bench_run(request.config).with_(epochs=request.config.getoption("--max-epochs"))
+    run = run_config(request.config).with_(epochs=request.config.getoption("--max-epochs"))
     measure(run, group=f"time to {target:.1%} on {run.dataset}", target_accuracy=target)

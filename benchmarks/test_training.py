@@ -11,10 +11,10 @@ runs every variant in its own process and merges the JSON.
 
 from __future__ import annotations
 
-from .conftest import bench_run
+from conftest import run_config
 
 
 def test_training(measure, request):
-    run = bench_run(request.config)
+    run = run_config(request.config)
     record = measure(run, group=f"train {run.dataset} x{run.epochs} epochs")
     assert record["roundtrip_identical"], "the reloaded checkpoint predicts differently"
