@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
@@ -310,6 +311,19 @@ def main(argv: list[str] | None = None) -> int:
         (run_dir / "raw").mkdir()
     except OSError as error:
         parser.error(f"--out {args.out}: cannot create a run folder there ({error.strerror})")
+    try:
+        reserve = files.Reserve(run_dir)
+    except OSError as error:  # nothing has run: leave no folder that is not a run
+        shutil.rmtree(run_dir, ignore_errors=True)
+        print(f"error: cannot write to {args.out}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    try:
+        return _run(args, argv, run, pairs, run_dir, started, order_seed, reserve)
+    finally:
+        reserve.release()
+
+
+def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
     jobs = []
     if args.target_accuracy is None:
         # The A/A control: a second process of the reference, measured against the first like
@@ -443,10 +457,12 @@ def main(argv: list[str] | None = None) -> int:
         _mark_pending(status, "interrupted")
         print("interrupted: keeping what was measured", file=sys.stderr)
     except OSError as error:  # the results folder's disk is full or gone: every child is ended
-        _mark_pending(status, "interrupted")
+        reserve.release()  # room for runs.json to say how the run ended
         where = f" ({error.filename})" if error.filename else ""
+        _mark_pending(status, "interrupted", f"stopped: {error.strerror or error}{where}")
         print(
-            f"error: cannot write the results: {error.strerror or error}{where}; stopped, and "
+            f"error: cannot write the results in {run_dir}: {error.strerror or error}{where}; "
+            f"stopped, and "
             f"every file written before is whole (atomic writes)",
             file=sys.stderr,
         )
@@ -458,10 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     status["split"] = harness_split(benchmarks, time.perf_counter() - clock)
     try:
         files.write_json(run_dir / "runs.json", status)
+        reserve.release()  # what it kept for runs.json is the report's now
         _write_report(run_dir)
         _point_latest(args.out, run_dir)
     except OSError as error:
-        print(f"error: cannot write the report: {error.strerror or error}", file=sys.stderr)
+        print(
+            f"error: cannot write the report: {error.strerror or error}; the measurements are "
+            f"whole in {run_dir}: `python -m common.report {run_dir}` once there is room",
+            file=sys.stderr,
+        )
         return 1
     unfinished = [e for e in status["variants"] if e["status"] in ("failed", "interrupted")]
     if unfinished:
@@ -471,10 +492,10 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if unfinished else 0
 
 
-def _mark_pending(status: dict, state: str) -> None:
+def _mark_pending(status: dict, state: str, error: str | None = None) -> None:
     for entry in status["variants"]:
         if entry["status"] == "pending":
-            entry["status"] = state
+            entry.update(status=state, error=error)
 
 
 def _point_latest(out: Path, run_dir: Path) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import tempfile
 import warnings
 import zlib
 from collections.abc import Sequence
@@ -183,9 +184,9 @@ def _download(spec: DatasetSpec, directory: Path, mirrors: Sequence[str], progre
     for stem in spec.files:
         if _find_files(directory, [stem]):
             continue
-        error, urls = None, []
+        errors = {}
         for base in mirrors:
-            urls.append(url := f"{base.rstrip('/')}/{stem}.gz")
+            url = f"{base.rstrip('/')}/{stem}.gz"
             try:
                 atomic_write(
                     directory / f"{stem}.gz", partial(_fetch, url, spec.sha256[stem], progress)
@@ -193,14 +194,29 @@ def _download(spec: DatasetSpec, directory: Path, mirrors: Sequence[str], progre
                 used = base
                 break
             except Exception as e:  # refused, HTTP error, timeout, wrong content: next mirror
-                error = e
+                errors[url] = e
         else:
+            tried = "; ".join(f"{url}: {_one_line(e)}" for url, e in errors.items())
             raise DataError(
-                f"{stem}.gz: download failed from {', '.join(urls) or '(no mirror)'} (last error: "
-                f"{_one_line(error) if error else 'none'}); to work offline "
+                f"{stem}.gz: download failed ({tried or 'no mirror given'}); to work offline "
                 + _HINT.format(spec.env_var)
-            ) from error
+            ) from (list(errors.values()) or [None])[-1]
     return used
+
+
+def _writable(directory: Path, spec: DatasetSpec) -> Path:
+    """``directory``, created if need be; a DataError before any download when it can't be."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        raise DataError(
+            f"{spec.name}: not found locally, and the cache folder {directory} is not writable "
+            f"({_one_line(e)}); set MNIST_COMPARE_CACHE to a writable folder, or "
+            + _HINT.format(spec.env_var)
+        ) from e
+    return directory
 
 
 def _checked(arrays: dict[str, np.ndarray], label: object) -> dict[str, np.ndarray]:
@@ -215,13 +231,15 @@ def _checked(arrays: dict[str, np.ndarray], label: object) -> dict[str, np.ndarr
     return arrays
 
 
-def _load_npz(path: Path) -> dict[str, np.ndarray] | None:
-    """The parsed arrays cached at ``path``, or None when it is missing or unreadable."""
+def _load_npz(path: Path) -> tuple[dict[str, np.ndarray] | None, str]:
+    """The parsed arrays cached at ``path`` (None when missing or unreadable), and why not."""
+    if not path.exists():
+        return None, ""
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return _checked({k: npz[k] for k in _ARRAYS}, path)
-    except Exception:  # missing, truncated, not a zip, missing key, wrong shapes: rebuild it
-        return None
+            return _checked({k: npz[k] for k in _ARRAYS}, path), ""
+    except Exception as e:  # truncated, not a zip, missing key, wrong shapes: rebuild it
+        return None, f"the parsed cache {path} was unreadable ({_one_line(e)}) and was ignored"
 
 
 def load_dataset(
@@ -251,9 +269,21 @@ def load_dataset(
 
     key = hashlib.sha256("".join(spec.sha256.values()).encode()).hexdigest()[:12]
     npz_path = cache / f"{name}-{key}.npz"
-    if (arrays := _load_npz(npz_path)) is not None:
+    arrays, dropped = _load_npz(npz_path)
+    if arrays is not None:
         return ImageDataset(name, **arrays, checksums=dict(spec.sha256), source="cache")
+    try:
+        return _load_files(spec, files, source, cache, npz_path, mirrors, download, progress)
+    except DataError as e:
+        if dropped:  # say so: the fallback ran because of it
+            raise DataError(f"{e} (note: {dropped})") from e
+        raise
 
+
+def _load_files(spec, files, source, cache, npz_path, mirrors, download, progress):
+    """load_dataset's path without a valid parsed cache: find or fetch the IDX files, parse and
+    check them, and cache the arrays at ``npz_path``."""
+    name = spec.name
     for directory in [*map(Path, spec.system_dirs), cache / name] if files is None else []:
         if (files := _find_files(directory, spec.files)) is not None:
             source = "cache" if directory == cache / name else str(directory)
@@ -264,7 +294,7 @@ def load_dataset(
                 f"{name}: not in {cache / name}, download=False; {_HINT.format(spec.env_var)}"
             )
         mirrors = spec.mirrors if mirrors is None else mirrors
-        source = _download(spec, cache / name, mirrors, progress)
+        source = _download(spec, _writable(cache / name, spec), mirrors, progress)
         files = _find_files(cache / name, spec.files)
 
     parsed = []

@@ -36,3 +36,26 @@ def write_text(final: Path, text: str) -> None:
 
 def write_json(final: Path, value) -> None:
     write_text(final, json.dumps(value, indent=2, default=str) + "\n")
+
+
+class Reserve:
+    """Space set aside in a results folder, given back when the disk fills up, so that a run can
+    still record how it ended (runs.json: finished, and which variants were stopped)."""
+
+    SIZE = 1 << 20  # a default comparison's runs.json is about 60 KB
+
+    def __init__(self, folder: Path, size: int | None = None):
+        self.path = Path(folder) / ".reserve"
+        try:
+            with open(self.path, "wb") as f:
+                f.write(
+                    bytes(self.SIZE if size is None else size)
+                )  # written, not truncated: a sparse file would reserve nothing
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)

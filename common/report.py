@@ -178,14 +178,22 @@ def _training_record(records: list[dict]) -> dict | None:
     )
 
 
-def _from_jobs(run_dir: Path, runs: dict) -> list[dict]:
-    """One row per finished process of an interleaved run, from its own JSON and runs.json."""
-    rows = []
+def _from_jobs(run_dir: Path, runs: dict) -> tuple[list[dict], list[dict]]:
+    """One row per finished process of an interleaved run, from its own JSON and runs.json;
+    and the entries that finished but whose record is gone, as incomplete ones."""
+    rows, lost = [], []
     for entry in runs.get("variants", []):
         if entry.get("status") != "ok" or not entry.get("json"):
             continue
-        record = _training_record(_read_json(run_dir / entry["json"]).get("benchmarks", []))
-        if record is None or "target_accuracy" in record:
+        path = run_dir / entry["json"]
+        if not path.is_file():
+            lost.append({**entry, "status": "no record", "error": f"{path} is missing"})
+            continue
+        records = _read_json(path).get("benchmarks", [])
+        if any("target_accuracy" in b.get("extra_info", {}) for b in records):
+            continue  # a time-to-accuracy run: its own table, from benchmark.json
+        if (record := _training_record(records)) is None:
+            lost.append({**entry, "status": "no record", "error": f"{path} holds no run"})
             continue
         rows.append(
             {
@@ -197,7 +205,7 @@ def _from_jobs(run_dir: Path, runs: dict) -> list[dict]:
                 "group_copy": "@" in entry["label"],
             }
         )
-    return rows
+    return rows, lost
 
 
 def _control_verdict(ratio: speed.Interval | None) -> str:
@@ -270,7 +278,7 @@ def load_run(run_dir: Path) -> RunData:
     benchmarks = _read_json(run_dir / "benchmark.json").get("benchmarks", [])
     infos = [b.get("extra_info", {}) for b in benchmarks]
     runs = _read_json(run_dir / "runs.json")
-    rows = _from_jobs(run_dir, runs) if runs.get("kind") == "comparison-run" else []
+    rows, lost = _from_jobs(run_dir, runs) if runs.get("kind") == "comparison-run" else ([], [])
     if not rows:  # a run from before interleaving: one row per (variant, mode), no blocks
         training: dict[tuple, dict] = {}
         for info in infos:
@@ -284,8 +292,16 @@ def load_run(run_dir: Path) -> RunData:
         rows.sort(key=lambda r: _order(r["variant"], r["mode"]))
         if rows and rows[0]["suite"] == registry.REFERENCE:  # raw PyTorch in its default mode
             rows[0]["reference_job"] = True
+        measured = {i["variant"] for i in infos if "variant" in i}
+        merged = run_dir / "benchmark.json"
+        why = f"{merged} {'has no record of it' if merged.exists() else 'is missing'}"
+        lost = [
+            {**e, "status": "no record", "error": why}
+            for e in runs.get("variants", [])
+            if e.get("status") == "ok" and e.get("variant") not in measured
+        ]
     add_speed(rows)
-    incomplete = [e for e in runs.get("variants", []) if e.get("status") != "ok"]
+    incomplete = [e for e in runs.get("variants", []) if e.get("status") != "ok"] + lost
     return RunData(
         environment=_read_json(run_dir / "environment.json"),
         runs=runs,

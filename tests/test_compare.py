@@ -8,7 +8,6 @@ tested in seconds, without training anything.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -190,13 +189,26 @@ def test_every_run_knob_reaches_the_children():
     assert command[command.index("--device") + 1] == "cpu"
 
 
+@pytest.fixture
+def tmpfs(tmp_path, request):
+    """A tmpfs mounted with the options request.param (needs root, as in CI); skipped where it
+    can't be mounted."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", request.param, "tmpfs", str(disk)]
+    done = subprocess.run(mount, capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+@pytest.mark.parametrize("tmpfs", ["ro,size=64k"], indirect=True)
 @pytest.mark.parametrize("out", ["/etc/passwd/x", "read-only"])
-def test_an_unusable_out_folder_is_one_clear_error(tmp_path, capsys, out):
-    if out == "read-only":
-        if os.geteuid() == 0:
-            pytest.skip("root writes into a read-only folder")
-        out = tmp_path / "read-only"
-        out.mkdir(mode=0o500)
+def test_an_unusable_out_folder_is_one_clear_error(tmpfs, capsys, out):
+    out = tmpfs if out == "read-only" else out  # root writes into a chmod-ed folder: a ro mount
     with pytest.raises(SystemExit) as exit_info:
         compare.main(["--out", str(out), "--suite", "raw_pytorch"])
     assert exit_info.value.code == 2
@@ -252,10 +264,37 @@ def test_a_full_disk_stops_cleanly_and_keeps_what_was_written(
     code, run_dir = run_compare(tmp_path)
     assert code == 1
     err = capsys.readouterr().err
-    assert "error: cannot write the results: No space left on device (" in err
+    assert (
+        f"error: cannot write the results in {tmp_path}" in err
+        and "No space left on device (" in err
+    )
     assert "Traceback" not in err
     runs = json.loads((run_dir / "runs.json").read_text())
     assert runs["finished"] and "pending" not in {e["status"] for e in runs["variants"]}
     merged = run_dir / "benchmark.json"  # what was merged before the disk filled stays whole
     assert not merged.exists() or "benchmarks" in json.loads(merged.read_text())
     assert not list(run_dir.glob(".*.part"))
+
+
+@pytest.mark.parametrize("tmpfs", ["size=8k", "size=40k", "size=72k", "size=160k"], indirect=True)
+def test_a_really_full_disk_leaves_a_finished_run_or_none(
+    tmpfs, stub_children, monkeypatch, capsys
+):
+    from common import report
+
+    monkeypatch.setattr(files.Reserve, "SIZE", 24 << 10)  # a stub run's runs.json is ~3 KB
+    args = ["--out", str(tmpfs), "--quick", *(a for s in CHOSEN for a in ("--suite", s))]
+    code = compare.main(args)
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "No space left on device" in errors[0]
+    runs = [p for p in tmpfs.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert not list(tmpfs.rglob(".*.part")) and not list(tmpfs.rglob(".reserve"))
+    if not runs:  # not even runs.json fitted: nothing ran, and no folder is left that isn't a run
+        assert errors[0] == f"error: cannot write to {tmpfs}: No space left on device"
+        return
+    (run_dir,) = runs
+    status = json.loads((run_dir / "runs.json").read_text())
+    assert status["finished"] and "pending" not in {e["status"] for e in status["variants"]}
+    report.load_run(run_dir)  # what is there reads as a run

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import http.server
 import os
 import socket
+import tempfile
 import threading
 import time
 from functools import partial
@@ -236,10 +238,46 @@ def test_download_checksum_mismatch_leaves_no_file(tiny, server, cache):
     with pytest.raises(DataError) as err:
         load_dataset("tiny", mirrors=[base], progress=False)
     message = str(err.value)
-    assert message.startswith("train-images-idx3-ubyte.gz: download failed from " + base)
+    assert message.startswith("train-images-idx3-ubyte.gz: download failed (" + base)
     assert "sha256" in message and "set TINY_DIR=" in message and "\n" not in message
     assert not (cache / "tiny" / "train-images-idx3-ubyte.gz").exists()
     assert list((cache / "tiny").iterdir()) == []
+
+
+def test_download_failure_names_every_mirror_and_its_error(tiny, server, cache):
+    base, _ = server
+    with pytest.raises(DataError) as err:
+        load_dataset("tiny", mirrors=[base + "one/", base + "two/"], progress=False)
+    message = str(err.value)
+    for mirror in ("one", "two"):
+        assert f"{base}{mirror}/train-images-idx3-ubyte.gz: HTTPError: 404" in message
+    assert "\n" not in message
+
+
+def test_unwritable_cache_is_named_before_any_download(tiny, cache, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    with pytest.raises(DataError) as err:
+        load_dataset("tiny", mirrors=["http://127.0.0.1:9/"], progress=False)
+    message = str(err.value)
+    assert f"the cache folder {cache / 'tiny'} is not writable" in message
+    assert "Read-only file system" in message and "set MNIST_COMPARE_CACHE" in message
+    assert "download failed" not in message and "\n" not in message
+
+
+def test_dropped_corrupt_cache_is_mentioned_when_the_fallback_fails(tiny, tmp_path, cache):
+    load_dataset("tiny", data_dir=write_files(tmp_path / "src", tiny_arrays()))
+    (npz,) = cache.glob("tiny-*.npz")
+    npz.write_bytes(b"not a zip")
+    with pytest.raises(DataError) as err:
+        load_dataset("tiny", download=False)
+    message = str(err.value)
+    assert "download=False" in message
+    assert f"note: the parsed cache {npz} was unreadable (" in message
+    assert message.endswith("and was ignored)")
+    assert "\n" not in message
 
 
 def test_download_server_down(tiny, cache):

@@ -262,6 +262,16 @@ def test_run_without_benchmarks_still_reports(tmp_path):
     assert not (tmp_path / "report" / "throughput.png").exists()
 
 
+def test_finished_variants_without_their_record_are_listed_not_dropped(tmp_path):
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "benchmark.json").unlink()
+    ok = [e["variant"] for e in fixture_json("runs.json")["variants"] if e["status"] == "ok"]
+    summary = report.write_report(tmp_path).read_text()
+    table = markdown_table(summary, "Training")
+    assert ok and all(table[variant, "—"]["LOC"] == "NO RECORD" for variant in ok)
+    assert f"{tmp_path / 'benchmark.json'} is missing" in summary
+
+
 def test_a_folder_that_is_not_a_run_is_refused_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         report.main([str(tmp_path / "no-such-run")])
