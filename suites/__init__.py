@@ -21,11 +21,18 @@ def _one_line_for_a_failed_import(kind, error, trace, previous=sys.excepthook):
     if program.parent.name == "suites" and line.startswith(("import ", "from ")):
         from common import registry
 
-        variant = next((v for v in registry.variants() if v.suite == program.stem), None)
-        framework, extra = (variant.framework, variant.extra) if variant else (program.stem,) * 2
+        variants = [v for v in registry.variants() if v.suite == program.stem]
+        framework, extra = (
+            (variants[0].framework, variants[0].extra) if variants else (program.stem,) * 2
+        )
+        fix = f"install it with: pip install -e '.[{extra}]'"
+        if variants and (env := variants[0].backend_env):
+            backends = [v.backend for v in variants]
+            if os.environ.get(env, backends[0]) not in backends:  # not an install problem
+                fix = f"set {env} to one of {', '.join(backends)}"
         sys.stderr.write(
             f"python -m suites.{program.stem}: error: cannot import {framework} "
-            f"({kind.__name__}: {error}); install it with: pip install -e '.[{extra}]'\n"
+            f"({kind.__name__}: {error}); {fix}\n"
         )
         sys.stderr.flush()
         os._exit(2)

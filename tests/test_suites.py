@@ -94,21 +94,29 @@ def test_predict_returns_class_ids_for_every_image(suite):
     assert predictions.min() >= 0 and predictions.max() < task.NUM_CLASSES
 
 
-def test_a_framework_that_fails_to_import_is_one_line_with_the_fix():
-    # Keras raises at import when KERAS_BACKEND names no backend it knows.
+@pytest.mark.parametrize(
+    ("name", "broken", "fix"),
+    [  # Keras raises at import when KERAS_BACKEND names no backend it knows
+        ("keras", {"KERAS_BACKEND": "mxnet"}, "set KERAS_BACKEND to one of tensorflow, jax, torch"),
+        ("ignite", {"PYTHONPATH": "{broken}"}, "install it with: pip install -e '.[ignite]'"),
+    ],
+)
+def test_a_framework_that_fails_to_import_is_one_line_with_the_fix(tmp_path, name, broken, fix):
+    package = tmp_path / "ignite"  # a broken install that shadows the real one
+    package.mkdir()
+    (package / "__init__.py").write_text("raise ImportError('a broken install')\n")
     done = subprocess.run(
-        [sys.executable, "-m", "suites.keras", "--epochs", "1"],
+        [sys.executable, "-m", f"suites.{name}", "--epochs", "1"],
         cwd=ROOT,
-        env={**os.environ, "KERAS_BACKEND": "mxnet"},
+        env={**os.environ, **{k: v.format(broken=tmp_path) for k, v in broken.items()}},
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()[-1:]
-    assert line.startswith("python -m suites.keras: error: cannot import keras (")
-    assert line.endswith("install it with: pip install -e '.[keras]'")
-    assert "Traceback" not in done.stderr
+    assert line.startswith(f"python -m suites.{name}: error: cannot import ")
+    assert line.endswith(fix) and "Traceback" not in done.stderr
 
 
 def test_more_images_than_the_dataset_has_is_a_setting_error():
