@@ -34,8 +34,8 @@ if behaviour == "garble":
     open(json_path, "w").write('{"benchmarks": [{"half')
     sys.exit(0)
 turns.ready()
-if behaviour == "interrupt":
-    os.kill(os.getppid(), signal.SIGINT)
+if behaviour in ("SIGINT", "SIGTERM"):  # to the driver's pid alone, not its process group
+    os.kill(os.getppid(), getattr(signal, behaviour))
     time.sleep(30)
 epoch = {"epoch": 1, "train_loss": 0.5, "test_accuracy": 0.9, "train_seconds": 1.0}
 turns.yield_turn([], epoch)
@@ -48,7 +48,8 @@ json.dump(data, open(json_path, "w"))
 
 @pytest.fixture
 def stub_children(monkeypatch):
-    """Child commands that replay the fixture; behaviour[variant]: fail, garble or interrupt."""
+    """Child commands that replay the fixture; behaviour[variant]: fail, garble, SIGINT or
+    SIGTERM."""
     behaviour: dict[str, str] = {}
 
     def command(variant, run, args, log, control=False):
@@ -111,10 +112,13 @@ def test_all_ok_exits_zero_and_echoes_progress(tmp_path, stub_children, capsys):
     assert environment["threads"] >= 1 and environment["data_checksums"]
 
 
-def test_an_interrupted_run_keeps_what_was_measured(tmp_path, stub_children, capsys):
-    stub_children["lightning"] = "interrupt"  # SIGINT to the driver once all are ready
+@pytest.mark.parametrize(("signal_name", "exit_code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupted_run_keeps_what_was_measured(
+    tmp_path, stub_children, capsys, signal_name, exit_code
+):
+    stub_children["lightning"] = signal_name  # sent to the driver once all are ready
     code, run_dir = run_compare(tmp_path)
-    assert code == 130
+    assert code == exit_code
     runs = json.loads((run_dir / "runs.json").read_text())
     assert runs["finished"] and [e["status"] for e in runs["variants"]] != ["pending"] * 3
     assert {e["status"] for e in runs["variants"]} <= {"ok", "interrupted"}
