@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     scenarios.add_argument(
         "--max-epochs", type=int, default=15, help="time-to-accuracy: epoch cap (default 15)"
     )
+    scenarios.add_argument(
+        "--seeds",
+        type=int,
+        help="accuracy over seeds: each variant trained with N seeds (--seed, --seed + 1, ...)",
+    )
     timing = parser.add_argument_group("timing")
     timing.add_argument(
         "--block-steps",
@@ -111,8 +116,11 @@ def _settings(args: argparse.Namespace) -> RunConfig:
         run = run.with_(epochs=args.max_epochs)
     if args.block_steps is not None and args.block_steps < 1:
         raise SettingError(f"block steps must be a whole number >= 1, got {args.block_steps}")
-    if sum((args.modes, args.overhead, args.target_accuracy is not None)) > 1:
-        raise SettingError("choose one scenario: --modes, --overhead or --target-accuracy")
+    if args.seeds is not None and args.seeds < 2:
+        raise SettingError(f"seeds must be a whole number >= 2, got {args.seeds}")
+    chosen = (args.modes, args.overhead, args.target_accuracy is not None, args.seeds is not None)
+    if sum(chosen) > 1:
+        raise SettingError("choose one scenario: --modes, --overhead, --target-accuracy or --seeds")
     return run
 
 
@@ -122,6 +130,8 @@ def _jobs(chosen: list[registry.Variant], run: RunConfig, args) -> list[tuple]:
         pairs = [(v, run.with_(mode=m)) for v in chosen for m in (v.modes or ("default",))]
     elif args.overhead:
         pairs = [(v, run.with_(switch=s)) for v in chosen for s in ("default", *v.switches)]
+    elif args.seeds:
+        pairs = [(v, run.with_(seed=run.seed + i)) for v in chosen for i in range(args.seeds)]
     else:
         pairs = [(v, run) for v in chosen]
     for variant, job_run in pairs:
@@ -129,13 +139,16 @@ def _jobs(chosen: list[registry.Variant], run: RunConfig, args) -> list[tuple]:
     return pairs
 
 
-def label(variant: registry.Variant, run: RunConfig) -> str:
-    """A job's name: the variant, then its mode and switch where they are not the default."""
+def label(variant: registry.Variant, run: RunConfig, seeded: bool = False) -> str:
+    """A job's name: the variant, then its mode and switch where they are not the default, and
+    its seed where a scenario runs several."""
     name = variant.id
     if run.mode != "default":
         name += f"-{run.mode}"
     if run.switch != "default":
         name += f"+{run.switch}"
+    if seeded:
+        name += f"#seed{run.seed}"
     return name
 
 
@@ -161,7 +174,7 @@ def _pytest_command(
     if args.target_accuracy is not None:
         tests = ["test_time_to_accuracy.py"]
         options = ["--target-accuracy", str(args.target_accuracy), "--max-epochs", str(run.epochs)]
-    elif args.modes or args.overhead or control:
+    elif args.modes or args.overhead or args.seeds or control:
         tests, options = ["test_training.py"], []
     else:  # the default comparison, with the reference's floor and the data-loading benchmark
         tests = ["test_training.py", "test_feeding_floor.py", "test_data_loading.py"]
@@ -325,14 +338,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
     jobs = []
-    if args.target_accuracy is None:
+    if args.target_accuracy is None and args.seeds is None:
         # The A/A control: a second process of the reference, measured against the first like
         # any variant. Its ratio must read 1; when it does not, the processes themselves
         # differed (a process-level slow phase), and the run is flagged.
         pairs += [(v, r, True) for v, r in pairs if is_reference(v, r)]
     for variant, job_run, *control in pairs:
         control = bool(control)
-        name = label(variant, job_run) + (CONTROL if control else "")
+        name = label(variant, job_run, bool(args.seeds)) + (CONTROL if control else "")
         safe = re.sub(r"[^A-Za-z0-9_.@+-]+", "-", name).strip("-")
         job = schedule.Job(
             label=name,
@@ -346,7 +359,8 @@ def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
                 "OMP_NUM_THREADS": str(job_run.threads),
             },
             log_path=run_dir / "logs" / f"{safe}.log",
-            reference=is_reference(variant, job_run) and not control,
+            # one reference, at the base seed: the others are variants like any other
+            reference=is_reference(variant, job_run) and not control and job_run.seed == run.seed,
         )
         job.result = {
             "kind": "variant-run",
@@ -371,6 +385,8 @@ def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
         if args.overhead
         else "time-to-accuracy"
         if args.target_accuracy is not None
+        else "seeds"
+        if args.seeds
         else "comparison"
     )
     status = {
@@ -385,6 +401,7 @@ def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
             "modes": args.modes,
             "overhead": args.overhead,
             "target_accuracy": args.target_accuracy,
+            "seeds": args.seeds,
             "block_steps": args.block_steps or runner.BLOCK_STEPS[run.model],
             "interleaved": True,
         },

@@ -181,6 +181,28 @@ def test_every_mode_scenario_runs_each_variant_in_each_of_its_modes():
     ]
 
 
+def test_the_seeds_scenario_runs_each_variant_with_each_seed_against_one_reference(
+    tmp_path, stub_children
+):
+    code, run_dir = run_compare(tmp_path, "--seeds", "2", "--seed", "5")
+    assert code == 0
+    runs = json.loads((run_dir / "runs.json").read_text())
+    assert runs["scenario"] == "seeds" and runs["settings"]["seeds"] == 2
+    assert sorted(e["label"] for e in runs["variants"]) == sorted(
+        f"{s}#seed{n}" for s in CHOSEN for n in (5, 6)
+    )
+    assert [e["label"] for e in runs["variants"] if e["reference"]] == ["raw_pytorch#seed5"]
+    assert not any(e["control"] for e in runs["variants"])  # no A/A: speed is not the point
+
+
+@pytest.mark.parametrize("seeds", ["1", "0"])
+def test_fewer_than_two_seeds_is_a_usage_error(seeds, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["--seeds", seeds])
+    assert exit_info.value.code == 2
+    assert f"seeds must be a whole number >= 2, got {seeds}" in capsys.readouterr().err
+
+
 def test_every_run_knob_reaches_the_children():
     args = compare._parser().parse_args(
         ["--dataset", "fashion-mnist", "--seed", "3", "--device", "cpu", "--test-size", "500"]
