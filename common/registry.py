@@ -25,6 +25,12 @@ The functions every suite module defines (the contract, the same for every frame
     save(trained, path) -> Path          writes a checkpoint; returns the file written
     load(path, run) -> trained           reads it back, ready for predict
     describe(trained) -> dict            {"device", "backend", "parameters"}
+    configure(run)                       the process's settings, called once before any model:
+                                          run.threads CPU threads; a SettingError when the
+                                          framework cannot see run.device
+
+describe, configure and SUITE exist for the harness alone: each suite keeps them in the marked
+harness section at its end, below the example.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from pathlib import Path
 from types import ModuleType
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
-CONTRACT = ("build_model", "train", "predict", "save", "load", "describe")
+CONTRACT = ("build_model", "train", "predict", "save", "load", "describe", "configure")
 
 
 class SuiteError(LookupError):

@@ -81,6 +81,7 @@ def measure(
     """
     module, variant = suite.module, suite.variant
     variant.check(run)
+    module.configure(run)
     block_steps = block_steps or BLOCK_STEPS[run.model]
     rounds_hooks: list[TrainingHooks] = []
 

@@ -23,16 +23,6 @@ from common import task
 from common.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
 
-SUITE = {
-    "framework": "keras",
-    "imports": ["keras"],
-    "extra": "keras",
-    "modes": ["graph", "eager", "xla"],
-    "switches": ["progress_bar"],
-    "backends": ["tensorflow", "jax", "torch"],
-    "backend_env": "KERAS_BACKEND",
-}
-
 
 # --- model -------------------------------------------------------------------------------------
 def convnet() -> keras.Sequential:
@@ -51,50 +41,12 @@ def convnet() -> keras.Sequential:
 
 
 def build_model(run: RunConfig) -> keras.Model:
-    set_threads(run.threads)
-    # Seeds Python, NumPy, TensorFlow (imported for it even on the other backends: Keras seeds
-    # tf.data too) and torch on the torch backend; Keras' own SeedGenerator (init, dropout)
-    # derives from it. fit(shuffle=True) shuffles with NumPy/tf/torch, all seeded here.
+    # Seeds Python, NumPy, the backend and Keras' own SeedGenerator (init, dropout); fit's
+    # shuffle draws from them too.
     keras.utils.set_random_seed(run.seed)
-    # Keras' default init (glorot_uniform kernels, zero biases) differs from torch's
-    # (kaiming_uniform with a=sqrt(5), uniform biases), so the same seed does not give
-    # raw_pytorch's weights: tests/test_keras_equivalence.py proves the two compute the same
-    # function by copying raw_pytorch's trained weights in.
-    model = convnet() if run.model == "convnet" else linear()
-    check_device(model, run.device)
-    return model
-
-
-def set_threads(threads: int) -> None:
-    """The one place the backends differ: each sizes its CPU thread pools its own way."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        # Possible only until TF's runtime starts, at its first op; `import keras` does not
-        # start it. Setting the same value again later is allowed, so build_model may repeat.
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    elif backend == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-    elif backend == "jax":
-        # JAX has no API for it: XLA's CPU client sizes its pool from PJRT_NPROC (default: the
-        # usable cores) once, when it starts at JAX's first computation, so this counts only
-        # if no JAX array existed before in this process; later calls cannot change it.
-        os.environ["PJRT_NPROC"] = str(threads)
-
-
-def check_device(model: keras.Model, requested: str) -> None:
-    # Keras places everything on the GPU whenever its backend sees one and has no per-model
-    # switch, so "cpu" or "cuda" can only be checked here, not chosen.
-    device = describe(model)["device"]
-    if requested != "auto" and (requested == "cpu") != device.startswith("cpu"):
-        raise SettingError(
-            f"device {requested!r}: Keras computes on {device}, the device its backend found; "
-            f"to force the CPU, hide the GPUs with CUDA_VISIBLE_DEVICES=''"
-        )
+    # Keras' default init (glorot_uniform kernels, zero biases), not torch's (kaiming_uniform
+    # with a=sqrt(5), uniform biases): the task leaves each framework its own.
+    return convnet() if run.model == "convnet" else linear()
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -105,40 +57,10 @@ def to_inputs(images: np.ndarray) -> np.ndarray:
 
 
 # --- training ----------------------------------------------------------------------------------
-class ReportToHooks(keras.callbacks.Callback):
-    """Keras' callback events, forwarded to the harness."""
-
-    def __init__(self, hooks: TrainingHooks) -> None:
-        super().__init__()
-        self.hooks = hooks
-
-    def on_train_batch_end(self, batch, logs=None):
-        # Overriding it makes Keras copy the logs to Python floats after every step (a sync that
-        # fit() with verbose=0 and no per-batch callback skips, and that its progress bar pays).
-        # The harness needs it to time blocks of steps; the overhead scenario measures its cost.
-        self.hooks.batch_end(logs["loss"])
-
-    def on_test_begin(self, logs=None):
-        # fit() runs its validation through evaluate(), which fires these with fit's callbacks.
-        self.hooks.validation_start()
-
-    def on_test_end(self, logs=None):
-        self.hooks.validation_end()
-
-    def on_epoch_end(self, epoch, logs=None):
-        # Keras counts epochs from 0. logs["loss"] is the epoch's mean loss weighted by batch
-        # size, like raw_pytorch's; val_accuracy is measured on validation_data.
-        if self.hooks.epoch_end(epoch + 1, logs["loss"], logs["val_accuracy"]):
-            self.model.stop_training = True
-
-
 def compile_options(mode: str) -> dict:
     """model.compile() arguments for run.mode. Keras' own default, jit_compile="auto", means XLA
     on JAX and on TensorFlow with a GPU, tf.function without XLA on a CPU-only TensorFlow, and
     eager execution on torch."""
-    mode = SUITE["modes"][0] if mode == "default" else mode
-    if mode not in SUITE["modes"]:
-        raise SettingError(f"keras has no mode {mode!r}; it has {', '.join(SUITE['modes'])}")
     if mode == "eager":
         return {"run_eagerly": True, "jit_compile": False}
     if mode == "xla":
@@ -193,17 +115,6 @@ def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
     return logits.argmax(-1)
 
 
-def describe(model: keras.Model) -> dict:
-    # Where the weights live is where the backend computes. Each backend names it its own way:
-    # TF "/job:localhost/replica:0/task:0/device:CPU:0", JAX "cpu:0", torch "cpu".
-    device = str(model.weights[0].value.device).rsplit("device:", 1)[-1].lower()
-    return {
-        "device": device,
-        "backend": keras.backend.backend(),
-        "parameters": model.count_params(),
-    }
-
-
 # --- save / load -------------------------------------------------------------------------------
 def save(model: keras.Model, path: Path) -> Path:
     # The .keras zip holds the architecture, the compile() settings, the weights and the
@@ -214,13 +125,99 @@ def save(model: keras.Model, path: Path) -> Path:
 
 
 def load(path: Path, run: RunConfig) -> keras.Model:
-    set_threads(run.threads)
-    model = keras.saving.load_model(path)
-    check_device(model, run.device)
-    return model
+    return keras.saving.load_model(path)
 
 
 # --- harness: what exists only for the comparison ------------------------------------------------
+SUITE = {
+    "framework": "keras",
+    "imports": ["keras"],
+    "extra": "keras",
+    "modes": ["graph", "eager", "xla"],
+    "switches": ["progress_bar"],
+    "backends": ["tensorflow", "jax", "torch"],
+    "backend_env": "KERAS_BACKEND",
+}
+
+
+def configure(run: RunConfig) -> None:
+    """The process's settings, before any model: the run's CPU threads, the device Keras uses."""
+    set_threads(run.threads)
+    check_device(run.device)
+
+
+def set_threads(threads: int) -> None:
+    """The one place the backends differ: each sizes its CPU thread pools its own way."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        # Possible only until TF's runtime starts, at its first op; `import keras` does not.
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    elif backend == "jax":
+        # JAX has no API for it: XLA's CPU client sizes its pool from PJRT_NPROC (default: the
+        # usable cores) once, when it starts at JAX's first computation, so this counts only
+        # if no JAX array existed before in this process; later calls cannot change it.
+        os.environ["PJRT_NPROC"] = str(threads)
+
+
+def check_device(requested: str) -> None:
+    # Keras places everything on the GPU whenever its backend sees one and has no per-model
+    # switch, so "cpu" or "cuda" can only be checked here, not chosen.
+    device = where(keras.Variable(0.0))
+    if requested != "auto" and (requested == "cpu") != device.startswith("cpu"):
+        raise SettingError(
+            f"device {requested!r}: Keras computes on {device}, the device its backend found; "
+            f"to force the CPU, hide the GPUs with CUDA_VISIBLE_DEVICES=''"
+        )
+
+
+def where(variable: keras.Variable) -> str:
+    # Each backend names a device its own way: TF "/job:localhost/replica:0/task:0/device:CPU:0",
+    # JAX "cpu:0", torch "cpu".
+    return str(variable.value.device).rsplit("device:", 1)[-1].lower()
+
+
+def describe(model: keras.Model) -> dict:
+    return {
+        "device": where(model.weights[0]),  # where the weights live, the backend computes
+        "backend": keras.backend.backend(),
+        "parameters": model.count_params(),
+    }
+
+
+class ReportToHooks(keras.callbacks.Callback):
+    """Keras' callback events, forwarded to the harness."""
+
+    def __init__(self, hooks: TrainingHooks) -> None:
+        super().__init__()
+        self.hooks = hooks
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Overriding it makes Keras copy the logs to Python floats after every step (a sync that
+        # fit() with verbose=0 and no per-batch callback skips, and that its progress bar pays).
+        # The harness needs it to time blocks of steps; the overhead scenario measures its cost.
+        self.hooks.batch_end(logs["loss"])
+
+    def on_test_begin(self, logs=None):
+        # fit() runs its validation through evaluate(), which fires these with fit's callbacks.
+        self.hooks.validation_start()
+
+    def on_test_end(self, logs=None):
+        self.hooks.validation_end()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Keras counts epochs from 0. logs["loss"] is the epoch's mean loss weighted by batch
+        # size, like raw_pytorch's; val_accuracy is measured on validation_data.
+        if self.hooks.epoch_end(epoch + 1, logs["loss"], logs["val_accuracy"]):
+            self.model.stop_training = True
+
+
 def linear() -> keras.Sequential:
     """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
     return keras.Sequential(

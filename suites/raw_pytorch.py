@@ -13,18 +13,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
 
 from common import task
 from common.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
-
-SUITE = {
-    "framework": "torch",
-    "imports": ["torch"],
-    "extra": "torch",
-    "modes": ["eager", "compile"],
-}
 
 
 # --- model -------------------------------------------------------------------------------------
@@ -44,7 +43,6 @@ def convnet() -> nn.Sequential:
 
 def build_model(run: RunConfig) -> nn.Module:
     torch.manual_seed(run.seed)
-    torch.set_num_threads(run.threads)
     model = convnet() if run.model == "convnet" else linear()
     return model.to(resolve_device(run.device))
 
@@ -52,16 +50,13 @@ def build_model(run: RunConfig) -> nn.Module:
 def resolve_device(requested: str) -> torch.device:
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(requested)
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise SettingError(f"device {requested!r}: torch sees {torch.cuda.device_count()} GPUs")
-    return device
+    return torch.device(requested)
 
 
 # --- data --------------------------------------------------------------------------------------
-def to_tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
+def to_tensors(images: np.ndarray, *labels: np.ndarray) -> TensorDataset:
     # NCHW: torch wants the channel axis first. from_numpy shares memory, nothing is copied.
-    return TensorDataset(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels))
+    return TensorDataset(torch.from_numpy(images).unsqueeze(1), *map(torch.from_numpy, labels))
 
 
 def make_train_loader(data: TaskData, run: RunConfig) -> DataLoader:
@@ -72,6 +67,12 @@ def make_train_loader(data: TaskData, run: RunConfig) -> DataLoader:
     # copies and a collate per step.
     batches = BatchSampler(RandomSampler(dataset, generator=generator), run.batch_size, False)
     return DataLoader(dataset, sampler=batches, batch_size=None, generator=generator)
+
+
+def make_eval_loader(dataset: TensorDataset) -> DataLoader:
+    batches = BatchSampler(SequentialSampler(dataset), task.EVAL_BATCH_SIZE, False)
+    # Its own generator: evaluation draws nothing from the global RNG that dropout uses.
+    return DataLoader(dataset, sampler=batches, batch_size=None, generator=torch.Generator())
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -110,16 +111,8 @@ def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks
 def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
     model.eval()
     device = next(model.parameters()).device
-    batches = torch.from_numpy(images).unsqueeze(1).split(task.EVAL_BATCH_SIZE)
-    return torch.cat([model(batch.to(device)).argmax(1).cpu() for batch in batches]).numpy()
-
-
-def describe(model: nn.Module) -> dict:
-    return {
-        "device": str(next(model.parameters()).device),
-        "backend": "torch",
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
+    batches = make_eval_loader(to_tensors(images))
+    return torch.cat([model(batch.to(device)).argmax(1).cpu() for (batch,) in batches]).numpy()
 
 
 # --- save / load -------------------------------------------------------------------------------
@@ -136,6 +129,30 @@ def load(path: Path, run: RunConfig) -> nn.Module:
 
 
 # --- harness: what exists only for the comparison ------------------------------------------------
+SUITE = {
+    "framework": "torch",
+    "imports": ["torch"],
+    "extra": "torch",
+    "modes": ["eager", "compile"],
+}
+
+
+def configure(run: RunConfig) -> None:
+    """The process's settings, before any model: the run's CPU threads, a device torch sees."""
+    torch.set_num_threads(run.threads)
+    device = torch.device("cpu" if run.device == "auto" else run.device)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SettingError(f"device {run.device!r}: torch sees {torch.cuda.device_count()} GPUs")
+
+
+def describe(model: nn.Module) -> dict:
+    return {
+        "device": str(next(model.parameters()).device),
+        "backend": "torch",
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
 def linear() -> nn.Sequential:
     """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
