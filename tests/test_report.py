@@ -1,4 +1,4 @@
-"""Tests of common/report.py on a recorded run folder (tests/fixtures/run), copied to tmp_path.
+"""Tests of common/report/ on a recorded run folder (tests/fixtures/run), copied to tmp_path.
 
 The fixture has seven variants: raw PyTorch in eager and compile mode, fastai, a FAILED ignite,
 Keras on TensorFlow and on JAX (graph, eager, xla), a SKIPPED keras[torch], Lightning, the
