@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from common import registry, report
+from common import metrics, registry, report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
-PLOTS = ("throughput", "loc", "accuracy_per_epoch", "loc_vs_speed", "modes")
+PLOTS = ("throughput", "loc", "accuracy_per_epoch", "loc_vs_speed", "modes", "time_to_accuracy")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -220,7 +220,8 @@ def test_html_is_self_contained(page):
     assert len(links) == len(PLOTS)
     assert all(link.startswith("data:image/svg+xml;base64,") for link in links)
     assert "url(" not in page and "@import" not in page
-    assert "<link" not in page and "<script" not in page
+    assert "<link" not in page
+    assert page.count("<script") == page.count("<script>") == 1  # one inline script, no src
 
 
 def test_html_has_the_environment_and_the_table(page):
@@ -235,18 +236,74 @@ def test_html_has_the_environment_and_the_table(page):
     assert error not in page
 
 
+def aligned_view(page: str) -> str:
+    return page.split('id="aligned"', 1)[1].split('id="diffs"', 1)[0]
+
+
+def suite_diffs(page: str) -> dict[str, str]:
+    """Each suite's block of the diff view, by suite."""
+    blocks = page.split('<details class="suite-diff" data-suite="')[1:]
+    return {block.split('"', 1)[0]: block for block in blocks}
+
+
 def test_html_shows_every_suite_source_escaped(page):
-    sources = page.split('<div class="sources">', 1)[1]
-    text = str(TextOf(sources))
+    view = aligned_view(page)
+    text = str(TextOf(view))
     locs = {i["suite"]: i["loc"] for i in training_infos()}
     suites = {v.suite: v.path for v in registry.variants()}
     for suite in ("raw_pytorch", "fastai", "ignite", "keras", "lightning"):
         source = suites[suite].read_text()
         for line in filter(None, (line.strip() for line in source.splitlines())):
-            assert line in text, f"{suite}: {line!r} missing"
+            if not metrics.SECTION_MARKER.match(line):  # a marker is its row's heading
+                assert line in text, f"{suite}: {line!r} missing"
         if suite in locs:
-            assert f"{suite} · {locs[suite]} LOC" in text
-    assert "-&gt;" in sources and "->" not in sources  # annotations, HTML-escaped
+            assert f"{suite} · {locs[suite]} LOC" in str(TextOf(page.split('class="picker"')[1]))
+    assert "-&gt;" in view and "->" not in view  # annotations, HTML-escaped
+
+
+def test_sources_are_aligned_section_by_section(page):
+    view = aligned_view(page)
+    reference = (registry.SUITES_DIR / "raw_pytorch.py").read_text()
+    names = list(metrics.sections(reference))
+    assert {"imports", "model", "data", "training", "evaluation", "harness"} <= set(names)
+    headings = re.findall(r"<h3>(.*?)</h3>", view)
+    assert headings[: len(names)] == [html.escape(name) for name in names]
+    rows = view.split("<h3>")[1:]
+    for row in rows:  # every suite has a cell in every row; the first two are shown at first
+        cells = re.findall(r'<div class="cell" data-suite="([^"]+)"( hidden)?>', row)
+        assert [suite for suite, _ in cells] == [
+            "raw_pytorch",
+            "fastai",
+            "ignite",
+            "keras",
+            "lightning",
+        ]
+        assert [suite for suite, hidden in cells if not hidden] == ["raw_pytorch", "fastai"]
+    training = rows[names.index("training")]
+    start, end = metrics.sections(reference)["training"]
+    assert f"raw_pytorch · lines {start + 1}–{end}" in training
+    assert "optimizer.zero_grad()" in str(TextOf(training))
+    assert "--cols:2" in view
+
+
+def test_every_suite_has_its_diff_with_the_counts_of_the_table(page, table):
+    diffs = suite_diffs(page)
+    assert list(diffs) == ["fastai", "ignite", "keras", "lightning"]
+    column = "lines +/− vs raw PyTorch"
+    assert table["raw_pytorch", "eager"][column] == "0 (reference)"
+    for suite, block in diffs.items():
+        added = removed = 0
+        for section in block.split('data-section="')[1:]:
+            lines = str(TextOf(section.split(">", 1)[1])).splitlines()
+            name, counts = section.split('"', 1)[0], lines[0]
+            # lines[0]: the counts and the diff's --- line; then +++, @@, one line per code line
+            marked = [line[0] for line in lines[3:] if line.startswith(("+", "-"))]
+            assert counts.startswith(f"{name} +{marked.count('+')} −{marked.count('-')}")
+            if name != metrics.HARNESS:
+                added, removed = added + marked.count("+"), removed + marked.count("-")
+        rows = [row for (variant, _), row in table.items() if variant.startswith(suite)]
+        assert rows and {row[column] for row in rows} == {f"+{added} −{removed}"}, suite
+        assert f"{suite} against raw_pytorch: +{added} −{removed} code lines" in str(TextOf(block))
 
 
 def test_run_without_benchmarks_still_reports(tmp_path):

@@ -1,10 +1,18 @@
-"""The report of one comparison run, written to <run>/report/ from the run folder's JSON files:
+"""The report of a comparison run, written to <run>/report/ from the run folder's JSON files:
 
 summary.md     what ran on what, the table (one row per variant and mode), notes, time to accuracy
-*.png, *.svg   throughput, LOC, accuracy per epoch, LOC against speed, modes (when measured)
-index.html     one self-contained page: environment, tables, plots, the suites' sources
+*.png, *.svg   throughput, LOC, accuracy per epoch (and on the time-to-accuracy scenario), LOC
+               against speed, modes (when measured)
+index.html     one self-contained page: environment, tables, plots, the suites' sources section
+               by section side by side, and each suite's diff against raw PyTorch
 
 python -m common.report results/20261129-174755     (default: the newest run in results/)
+
+Several run folders (other machines, devices or versions: copy their results/<run>/ folders
+here) make one report with the runs side by side, each with its environment; every ratio is
+within its own run. It goes to --out, by default report-<run>+<run> beside the first folder:
+
+python -m common.report results/20261129-231152 results/laptop-20261201-101500
 """
 
 from __future__ import annotations
@@ -33,36 +41,50 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- all of it ---------------------------------------------------------------------------------
-def write_report(run_dir: Path) -> Path:
-    """Writes run_dir/report/ (summary.md, plots, index.html); returns the path of summary.md."""
-    run_dir = Path(run_dir)
-    data = load_run(run_dir)
-    out = run_dir / "report"
+def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
+    """Writes the report (summary.md, plots, index.html) of one run to run_dir/report/, or of
+    several runs side by side to `out` (default: report-<name>+<name>... beside the first run);
+    returns the path of summary.md."""
+    dirs = [Path(run_dir), *map(Path, more)]
+    datas = [load_run(d) for d in dirs]
+    if out is None and more:
+        out = dirs[0].parent / ("report-" + "+".join(d.name for d in datas))
+    out = Path(out or dirs[0] / "report")
     out.mkdir(parents=True, exist_ok=True)
-    plots = write_plots(data, out)
-    summary = write_summary(data, out)
-    write_html(data, out, plots)
+    labels = ["run"] if not more else [f"run {i}" for i in range(1, len(datas) + 1)]
+    runs = [
+        (label, data, write_plots(data, out, prefix="" if not more else f"run{i}-"))
+        for i, (label, data) in enumerate(zip(labels, datas, strict=True), start=1)
+    ]
+    summary = write_summary([(label, data) for label, data, _ in runs], out)
+    write_html(runs, out)
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m common.report", description=__doc__)
-    parser.add_argument("run_dir", type=Path, nargs="?", help="default: newest in results/")
+    parser = argparse.ArgumentParser(
+        prog="python -m common.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "run_dir", type=Path, nargs="*", help="run folders (default: the newest in results/)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="where to write (default: RUN_DIR/report; several: beside them)"
+    )
     args = parser.parse_args(argv)
     runs = sorted((ROOT / "results").glob("*/runs.json"))  # folders named by date-time
-    run_dir = args.run_dir or (runs[-1].parent if runs else None)
-    if run_dir is None:
+    run_dirs = args.run_dir or ([runs[-1].parent] if runs else [])
+    if not run_dirs:
         parser.error("no run folder given and none in results/")
-    if not (run_dir / "runs.json").is_file():
-        parser.error(f"{run_dir} is not a comparison run: it has no runs.json")
+    for run_dir in run_dirs:
+        if not (run_dir / "runs.json").is_file():
+            parser.error(f"{run_dir} is not a comparison run: it has no runs.json")
     try:
-        summary = write_report(run_dir)
+        summary = write_report(*run_dirs, out=args.out)
     except ReportError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(summary.read_text())
     print(f"report: {summary.parent / 'index.html'}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

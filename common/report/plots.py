@@ -118,29 +118,84 @@ def plot_loc(data: RunData) -> Figure | None:
     return fig
 
 
-def plot_accuracy(data: RunData) -> Figure | None:
-    rows = [r for r in data.per_variant if r["epoch_history"]]
-    if not rows:
-        return None
-    fig, ax = _figure(data, "Test accuracy after each epoch", 4.8)
+def _seed_groups(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Rows with an epoch history by (variant, mode), one per seed (the first row of a seed: a
+    group's copy or the A/A control is the same seed again, not another measurement)."""
+    groups: dict[tuple[str, str], dict] = {}
     for row in rows:
-        history = row["epoch_history"]
+        if row.get("epoch_history") and not row.get("group_copy") and not row.get("control"):
+            key = (row["variant"], row.get("mode", ""))
+            groups.setdefault(key, {}).setdefault(row.get("seed"), row)
+    return {key: list(by_seed.values()) for key, by_seed in groups.items()}
+
+
+def _accuracy_curves(ax, groups: dict[tuple[str, str], list[dict]]) -> str:
+    """Each group's accuracy per epoch: the mean over its seeds, with a band over their range
+    where there are several. Returns the caption that says which."""
+    for (variant, mode), rows in groups.items():
+        by_epoch: dict[int, list[float]] = {}
+        for row in rows:
+            for h in row["epoch_history"]:
+                by_epoch.setdefault(h["epoch"], []).append(100 * h["test_accuracy"])
+        epochs = sorted(by_epoch)
+        values = [by_epoch[e] for e in epochs]
+        color = _color(variant)
         ax.plot(
-            [h["epoch"] for h in history],
-            [100 * h["test_accuracy"] for h in history],
+            epochs,
+            [sum(v) / len(v) for v in values],
             marker="o",
-            color=_color(row["variant"]),
-            label=f"{row['variant']} ({row['mode']})",
+            color=color,
+            label=f"{variant} ({mode})" + (f", {len(rows)} seeds" if len(rows) > 1 else ""),
         )
-    epochs = sorted({h["epoch"] for row in rows for h in row["epoch_history"]})
+        if len(rows) > 1:
+            ax.fill_between(
+                epochs, [min(v) for v in values], [max(v) for v in values], color=color, alpha=0.2
+            )
+    epochs = sorted(
+        {h["epoch"] for rows in groups.values() for r in rows for h in r["epoch_history"]}
+    )
     ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
     if len(epochs) <= 15:
         ax.set_xticks(epochs)
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    seeds = max(len(rows) for rows in groups.values())
+    return (
+        "line: mean over seeds; band: their range (lowest to highest)"
+        if seeds > 1
+        else "single measurement: one seed per variant, no interval"
+    )
+
+
+def plot_accuracy(data: RunData) -> Figure | None:
+    shown = {(r["variant"], r["mode"]) for r in data.per_variant}
+    groups = {k: v for k, v in _seed_groups(data.training).items() if k in shown}
+    if not groups:
+        return None
+    fig, ax = _figure(data, "Test accuracy after each epoch", 4.8)
+    ax.set_xlabel(f"epoch · {_accuracy_curves(ax, groups)}")
+    return fig
+
+
+def plot_time_to_accuracy(data: RunData) -> Figure | None:
+    groups = _seed_groups(data.time_to_accuracy)
+    if not groups:
+        return None
+    fig, ax = _figure(data, "Time to accuracy: test accuracy after each epoch", 4.8)
+    caption = _accuracy_curves(ax, groups)
+    for target in sorted({100 * r["target_accuracy"] for r in data.time_to_accuracy}):
+        ax.axhline(target, color="black", linestyle="--", linewidth=1)
+        ax.annotate(
+            f"target {target:.2f}%",
+            (0, target),
+            xycoords=("axes fraction", "data"),
+            xytext=(2, 2),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    ax.set_xlabel(f"epoch · {caption}")
     return fig
 
 
@@ -192,7 +247,11 @@ def plot_loc_vs_speed(data: RunData) -> Figure | None:
             arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6},
         )
     ax.set_xlabel("LOC (logical lines of the suite's file)")
-    ax.set_ylabel("steady-state training images/s (95% interval)")
+    ax.set_ylabel(
+        "steady-state training images/s (95% interval)"
+        if any(below or above for _, below, above in steady)
+        else "training images/s: single measurement, no interval"
+    )
     return fig
 
 
@@ -243,8 +302,10 @@ def plot_modes(data: RunData) -> Figure | None:
             ax.bar_label(bars, [label], padding=2, fontsize=7)
     ax.set_xticks(range(len(variants)), variants)
     ax.set_ylabel("steady-state training images/s")
+    intervals = any(any(_steady_images(row)[1:]) for row in rows.values())
     ax.set_xlabel(
-        "error bars: 95% interval over blocks; +N s: start-up (tracing, compiling) paid once",
+        ("error bars: 95% interval over blocks" if intervals else "single measurement, no interval")
+        + "; +N s: start-up (tracing, compiling) paid once",
         fontsize=8,
         color="dimgray",
     )
@@ -264,17 +325,18 @@ PLOTS = {
     "accuracy_per_epoch": plot_accuracy,
     "loc_vs_speed": plot_loc_vs_speed,
     "modes": plot_modes,
+    "time_to_accuracy": plot_time_to_accuracy,
 }
 
 
-def write_plots(data: RunData, out: Path) -> list[str]:
-    """Each plot as PNG and SVG; returns the names written."""
+def write_plots(data: RunData, out: Path, prefix: str = "") -> list[str]:
+    """Each plot as PNG and SVG, its file named prefix + its name; returns the names written."""
     written = []
     for name, plot in PLOTS.items():
         fig = plot(data)
         if fig is None:
             continue
-        fig.savefig(out / f"{name}.png", dpi=150)
-        fig.savefig(out / f"{name}.svg", metadata={"Date": None})
-        written.append(name)
+        fig.savefig(out / f"{prefix}{name}.png", dpi=150)
+        fig.savefig(out / f"{prefix}{name}.svg", metadata={"Date": None})
+        written.append(prefix + name)
     return written

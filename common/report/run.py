@@ -26,6 +26,7 @@ class RunData:
     floor: dict | None
     cache: dict | None
     time_to_accuracy: list[dict]
+    name: str = ""  # the run folder's name
 
     @property
     def reference(self) -> dict | None:
@@ -245,6 +246,7 @@ def load_run(run_dir: Path) -> RunData:
     add_speed(rows)
     incomplete = [e for e in runs.get("variants", []) if e.get("status") != "ok"] + lost
     return RunData(
+        name=run_dir.name,
         environment=_read_json(run_dir / "environment.json"),
         runs=runs,
         training=sorted(

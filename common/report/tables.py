@@ -9,13 +9,15 @@ from pathlib import Path
 from tabulate import tabulate
 
 from common import files, task
-from common.report.run import RunData, order, variants
+from common.report import sources
+from common.report.run import RunData, order, suite_loc, variants
 
 HEADERS = (
     "suite",
     "backend",
     "mode",
     "LOC",
+    "lines +/− vs raw PyTorch",
     "ms/step (steady)",
     "images/s",
     "start-up s",
@@ -160,6 +162,7 @@ def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
                     row.get("backend", ""),
                     mode_text(row),
                     _f(row.get("loc"), "d"),
+                    sources.changed_text(row["suite"]),
                     step_text,
                     _f(images, ",.0f"),
                     _f(start_up.get("start_up_seconds"), ".2f"),
@@ -185,7 +188,7 @@ def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
         error = entry.get("error") or ""
         error = error if len(error) <= ERROR_WIDTH else error[:ERROR_WIDTH] + "…"
         error = _md_code(error) if markdown and error else error
-        padding = [""] * (len(HEADERS) - NUMERIC_FROM - 2)
+        padding = [""] * (len(HEADERS) - NUMERIC_FROM - 3)
         cells.append(
             (
                 (order(entry["variant"]), "", entry.get("label", entry["variant"])),
@@ -194,6 +197,7 @@ def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
                     (variant.backend if variant else None) or "",
                     "—",
                     entry["status"].upper(),
+                    sources.changed_text(entry["suite"]),
                     error,
                     *padding,
                 ],
@@ -272,6 +276,17 @@ def notes(data: RunData, markdown: bool = False) -> list[str]:
             "Single measurement per variant: no interval (a run from before interleaving)."
         )
     lines += [f"NOISY RUN: {flag}." for flag in data.flags]
+    if data.training or data.incomplete:
+        lines.append(
+            f"Lines +/− vs raw PyTorch: {sources.MEASURE}. Counted on the files as they are now."
+        )
+    for suite, (loc, measured) in suite_loc(data).items():
+        now = sources.loc_now(suite)
+        if measured and now is not None and now != loc:
+            lines.append(
+                f"{suite} has changed since the run: LOC {loc} then, {now} now; its lines +/− and "
+                f"its code below are of the file as it is now."
+            )
     if data.floor and reference:
         floor = data.floor["images_per_second"]
         lines.append(
@@ -315,26 +330,111 @@ def _markdown_table(headers, rows) -> str:
 
 
 def align(headers) -> list[str]:
-    numeric_from = NUMERIC_FROM if headers in (HEADERS, OVERHEAD_HEADERS) else 2
+    numeric_from = (
+        NUMERIC_FROM
+        if headers in (HEADERS, OVERHEAD_HEADERS)
+        else len(headers)
+        if headers == RUNS_HEADERS
+        else 2
+    )
     return ["left"] * numeric_from + ["right"] * (len(headers) - numeric_from)
 
 
 # --- summary.md --------------------------------------------------------------------------------
-def write_summary(data: RunData, out: Path) -> Path:
+RUNS_HEADERS = ("run", "folder", "what", "machine", "device", "date", "commit")
+SIDE_BY_SIDE = ("vs raw PyTorch [95% CI]", "images/s", "test acc. %")
+
+
+def devices(data: RunData) -> str:
+    found = sorted({str(r.get("device")) for r in data.training if r.get("device")})
+    return ", ".join(found) or "—"
+
+
+def runs_rows(runs: list[tuple[str, RunData]]) -> tuple[tuple[str, ...], list[list[str]]]:
+    """One row per run: what it is, where and when it ran."""
+    rows = []
+    for label, data in runs:
+        env = data.environment
+        rows.append(
+            [
+                label,
+                data.name,
+                title(data),
+                f"{env.get('cpu', 'unknown CPU')}, {data.setting('threads')} threads",
+                devices(data),
+                str(env.get("date", data.runs.get("started", ""))),
+                env.get("git_commit", "unknown")[:12]
+                + (" (dirty)" if env.get("git_dirty") else ""),
+            ]
+        )
+    return RUNS_HEADERS, rows
+
+
+def side_by_side_rows(
+    runs: list[tuple[str, RunData]], markdown: bool = False
+) -> tuple[tuple[str, ...], list[list[str]]]:
+    """One row per (suite, mode) any run holds; per run its own ratio (against raw PyTorch in
+    the same run: never across runs), images/s and accuracy, or its status."""
+    columns = [HEADERS.index(name) for name in SIDE_BY_SIDE]
+    status = HEADERS.index("LOC")
+    cells: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for label, data in runs:
+        for row in training_rows(data, markdown):
+            picked = [row[i] for i in columns]
+            if not any(picked):  # did not complete: its status instead
+                picked = [row[status], "", ""]
+            cells.setdefault((row[0], row[2]), {})[label] = picked
+    headers = ("suite", "mode") + tuple(
+        f"{label}: {name}" for label, _ in runs for name in SIDE_BY_SIDE
+    )
+    rows = [
+        [suite, mode, *(c for label, _ in runs for c in by_run.get(label, ["", "", ""]))]
+        for (suite, mode), by_run in cells.items()
+    ]
+    return headers, rows
+
+
+SIDE_BY_SIDE_NOTE = (
+    "Each ratio is against raw PyTorch in the same run, never across runs; images/s and accuracy "
+    "are each run's own measurements."
+)
+
+
+def summary_parts(data: RunData, depth: int = 1, heading: str = "") -> list[str]:
+    """One run's part of summary.md; depth 2 under a heading of several runs."""
+    h = "#" * depth
     parts = [
-        f"# {title(data)}",
+        f"{h} {heading}{title(data)}",
         "\n".join(f"- **{k}**: {v}" for k, v in environment_facts(data)),
-        "## Training",
+        f"{h}# Training",
         _markdown_table(HEADERS, training_rows(data, markdown=True)),
         "\n".join(f"- {line}" for line in notes(data, markdown=True)),
     ]
     if data.overhead:
         parts += [
-            "## Framework overhead per training step",
+            f"{h}# Framework overhead per training step",
             _markdown_table(OVERHEAD_HEADERS, overhead_rows(data)),
         ]
     if data.time_to_accuracy:
-        parts += ["## Time to accuracy", _markdown_table(TTA_HEADERS, tta_rows(data))]
+        parts += [f"{h}# Time to accuracy", _markdown_table(TTA_HEADERS, tta_rows(data))]
+    return parts
+
+
+def write_summary(runs: list[tuple[str, RunData]], out: Path) -> Path:
+    """summary.md: one run as before; several, a table of runs and one side by side, then each
+    run's own part."""
+    if len(runs) == 1:
+        parts = summary_parts(runs[0][1])
+    else:
+        parts = [
+            f"# {len(runs)} runs side by side",
+            _markdown_table(*runs_rows(runs)),
+            "## Side by side",
+            _markdown_table(*side_by_side_rows(runs, markdown=True)),
+            SIDE_BY_SIDE_NOTE,
+        ]
+        for label, data in runs:
+            parts += summary_parts(data, depth=2, heading=f"{label} ({data.name}): ")
     path = out / "summary.md"
     files.write_text(path, "\n\n".join(p for p in parts if p) + "\n")
     return path
