@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import html
+import re
 from pathlib import Path
 
 from pygments import highlight
@@ -141,7 +142,8 @@ def aligned_view(suites: dict[str, str]) -> str:
                 f'<div class="cell" data-suite="{e(suite)}"{" hidden" * (suite not in shown)}>'
                 f'<div class="suite">{e(suite)} · lines {start + 1}–{end}</div>{body}</div>'
             )
-        rows.append(f"<h3>{e(name)}</h3>{''.join(cells)}")
+        anchor = "section-" + "-".join(re.findall(r"\w+", name))
+        rows.append(f'<h3 id="{e(anchor)}">{e(name)}</h3>{"".join(cells)}')
     return (
         f'<div class="picker" data-view="aligned">Show (two or three fit side by side): '
         f'{boxes}</div><div class="aligned" id="aligned" style="--cols:{len(shown)}">'
