@@ -344,3 +344,97 @@ def test_a_malformed_run_file_is_named(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'benchmark.json'}: not valid JSON" in err and "Traceback" not in err
+
+
+# --- intervals in the plots ---------------------------------------------------------------------
+def _xlabel(fig) -> str:
+    return fig.axes[0].get_xlabel()
+
+
+def test_accuracy_plot_says_single_measurement_with_one_seed(tmp_path):
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    fig = report.plots.plot_accuracy(report.load_run(tmp_path))
+    assert "single measurement" in _xlabel(fig) and not fig.axes[0].collections
+
+
+def test_accuracy_plot_draws_a_band_over_several_seeds(tmp_path):
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    bench = fixture_json("benchmark.json")
+    fastai = next(b for b in bench["benchmarks"] if b["extra_info"].get("variant") == "fastai")
+    again = json.loads(json.dumps(fastai))
+    again["extra_info"]["seed"] = 1
+    for h in again["extra_info"]["epoch_history"]:
+        h["test_accuracy"] -= 0.02
+    bench["benchmarks"].append(again)
+    (tmp_path / "benchmark.json").write_text(json.dumps(bench))
+    fig = report.plots.plot_accuracy(report.load_run(tmp_path))
+    (band,) = fig.axes[0].collections  # fastai's, the only variant with two seeds
+    low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+    history = fastai["extra_info"]["epoch_history"]
+    assert low == pytest.approx(100 * min(h["test_accuracy"] - 0.02 for h in history))
+    assert high == pytest.approx(100 * max(h["test_accuracy"] for h in history))
+    assert "band" in _xlabel(fig)
+    assert any(t.get_text() == "fastai (eager), 2 seeds" for t in fig.axes[0].legend_.texts)
+
+
+def test_time_to_accuracy_plot_has_each_epoch_and_the_target():
+    data = report.load_run(FIXTURE)
+    ax = report.plots.plot_time_to_accuracy(data).axes[0]
+    rows = {r["variant"]: r for r in data.time_to_accuracy}
+    curves = {line.get_label().split(" (")[0]: line for line in ax.get_lines() if line.get_marker()}
+    for variant, row in rows.items():
+        assert list(curves[variant].get_ydata()) == pytest.approx(
+            [100 * h["test_accuracy"] for h in row["epoch_history"]]
+        )
+    targets = [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert targets == [pytest.approx(100 * rows["raw_pytorch"]["target_accuracy"])]
+
+
+# --- several runs in one report -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> tuple[Path, Path]:
+    """The fixture, and a copy of it 'from another machine' where fastai is twice as fast."""
+    first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("laptop")
+    shutil.copytree(FIXTURE, first, dirs_exist_ok=True)
+    shutil.copytree(FIXTURE, second, dirs_exist_ok=True)
+    env = fixture_json("environment.json")
+    env["cpu"] = "Laptop CPU 9000"
+    (second / "environment.json").write_text(json.dumps(env))
+    bench = fixture_json("benchmark.json")
+    for b in bench["benchmarks"]:
+        if b["extra_info"].get("variant") == "fastai":
+            b["extra_info"]["images_per_second"] *= 2
+    (second / "benchmark.json").write_text(json.dumps(bench))
+    return first, second
+
+
+def test_two_runs_side_by_side_each_ratio_within_its_run(two_runs):
+    first, second = two_runs
+    summary = report.write_report(first, second)
+    assert summary.parent == first.parent / f"report-{first.name}+{second.name}"
+    text = summary.read_text()
+    assert text.startswith("# 2 runs side by side")
+    side = markdown_table(text, "Side by side")
+    assert side["fastai", "eager"]["run 1: vs raw PyTorch [95% CI]"] == "0.80 (single)"
+    assert side["fastai", "eager"]["run 2: vs raw PyTorch [95% CI]"] == "1.60 (single)"
+    assert side["fastai", "eager"]["run 2: images/s"] == "1,600"
+    assert side["ignite", "—"]["run 1: vs raw PyTorch [95% CI]"] == "FAILED"
+    for run, cpu in ((first, fixture_json("environment.json")["cpu"]), (second, "Laptop CPU 9000")):
+        assert f"## run {1 if run is first else 2} ({run.name}): MNIST" in text
+        assert cpu in text
+    page = (summary.parent / "index.html").read_text()
+    assert str(TextOf(page)).count("Environment") == 2
+    for prefix in ("run1-", "run2-"):
+        for name in PLOTS:
+            assert (summary.parent / f"{prefix}{name}.svg").exists()
+    assert len(TextOf(page).links) == 2 * len(PLOTS)
+
+
+def test_one_report_from_two_folders_on_the_command_line(two_runs, tmp_path, capsys):
+    out = tmp_path / "both"
+    assert report.main([*map(str, two_runs), "--out", str(out)]) == 0
+    assert "report: " + str(out / "index.html") in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([str(two_runs[0]), str(tmp_path / "not-a-run")])
+    assert exit_info.value.code == 2
+    assert "not-a-run is not a comparison run: it has no runs.json" in capsys.readouterr().err

@@ -123,7 +123,7 @@ def _seed_groups(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     group's copy or the A/A control is the same seed again, not another measurement)."""
     groups: dict[tuple[str, str], dict] = {}
     for row in rows:
-        if row.get("epoch_history") and not row.get("group_copy") and not row.get("control"):
+        if row.get("epoch_history"):
             key = (row["variant"], row.get("mode", ""))
             groups.setdefault(key, {}).setdefault(row.get("seed"), row)
     return {key: list(by_seed.values()) for key, by_seed in groups.items()}

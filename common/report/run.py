@@ -222,7 +222,7 @@ def load_run(run_dir: Path) -> RunData:
     infos = [b.get("extra_info", {}) for b in benchmarks]
     runs = _read_json(run_dir / "runs.json")
     rows, lost = _from_jobs(run_dir, runs) if runs.get("kind") == "comparison-run" else ([], [])
-    if not rows:  # a run from before interleaving: one row per (variant, mode), no blocks
+    if not rows:  # a run from before interleaving: one row per (variant, mode, seed), no blocks
         training: dict[tuple, dict] = {}
         for info in infos:
             if (
@@ -230,8 +230,13 @@ def load_run(run_dir: Path) -> RunData:
                 and "images_per_second" in info
                 and "target_accuracy" not in info
             ):
-                training.setdefault((info["variant"], info["mode"]), info)
-        rows = [{**r, "label": r["variant"], "group": 1} for r in training.values()]
+                training.setdefault((info["variant"], info["mode"], info.get("seed")), info)
+        firsts: set[tuple] = set()  # a second seed of a (variant, mode) is labelled with its seed
+        rows = []
+        for (variant, mode, seed), info in training.items():
+            label = variant if (variant, mode) not in firsts else f"{variant} seed {seed}"
+            firsts.add((variant, mode))
+            rows.append({**info, "label": label, "group": 1})
         rows.sort(key=lambda r: order(r["variant"], r["mode"]))
         if rows and rows[0]["suite"] == registry.REFERENCE:  # raw PyTorch in its default mode
             rows[0]["reference_job"] = True
