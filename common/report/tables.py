@@ -141,6 +141,15 @@ def mode_text(row: dict) -> str:
 def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
     """The table's cells: measured rows and, in registry order among them, the incomplete
     (their error cut short: notes() gives it whole)."""
+    return [cells for _, cells in _keyed_rows(data, markdown)]
+
+
+def _role(row: dict) -> str:
+    return "A/A control" if row.get("control") else "copy" if row.get("group_copy") else ""
+
+
+def _keyed_rows(data: RunData, markdown: bool) -> list[tuple[tuple[str, str, str], list[str]]]:
+    """training_rows with what a row is, the same in every run: (variant, mode, role)."""
     known = {v.id: v for v in variants()}
     cells = []
     for row in data.training:
@@ -157,6 +166,7 @@ def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
         cells.append(
             (
                 (order(row["variant"], row["mode"]), row.get("switch", ""), row["label"]),
+                (row["variant"], mode_text(row), _role(row)),
                 [
                     row["label"].split("@")[0] + (" (copy)" if row.get("group_copy") else ""),
                     row.get("backend", ""),
@@ -192,6 +202,7 @@ def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
         cells.append(
             (
                 (order(entry["variant"]), "", entry.get("label", entry["variant"])),
+                (entry["variant"], "—", ""),
                 [
                     entry.get("label", entry["variant"]),
                     (variant.backend if variant else None) or "",
@@ -203,7 +214,7 @@ def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
                 ],
             )
         )
-    return [row for _, row in sorted(cells, key=lambda c: c[0])]
+    return [(key, row) for _, key, row in sorted(cells, key=lambda c: c[0])]
 
 
 def overhead_rows(data: RunData) -> list[list[str]]:
@@ -377,21 +388,30 @@ def side_by_side_rows(
     the same run: never across runs), images/s and accuracy, or its status."""
     columns = [HEADERS.index(name) for name in SIDE_BY_SIDE]
     status = HEADERS.index("LOC")
-    cells: dict[tuple[str, str], dict[str, list[str]]] = {}
+    cells: dict[tuple[str, str, str], dict[str, list[str]]] = {}
     for label, data in runs:
-        for row in training_rows(data, markdown):
+        for key, row in _keyed_rows(data, markdown):
             picked = [row[i] for i in columns]
             if not any(picked):  # did not complete: its status instead
                 picked = [row[status], "", ""]
-            cells.setdefault((row[0], row[2]), {})[label] = picked
+            cells.setdefault(key, {}).setdefault(label, picked)
     headers = ("suite", "mode") + tuple(
         f"{label}: {name}" for label, _ in runs for name in SIDE_BY_SIDE
     )
     rows = [
-        [suite, mode, *(c for label, _ in runs for c in by_run.get(label, ["", "", ""]))]
-        for (suite, mode), by_run in cells.items()
+        [
+            variant + (f" ({role})" if role else ""),
+            mode,
+            *(c for label, _ in runs for c in by_run.get(label, ["", "", ""])),
+        ]
+        for (variant, mode, role), by_run in sorted(cells.items(), key=_side_order)
     ]
     return headers, rows
+
+
+def _side_order(item) -> tuple:
+    (variant, mode, role), _ = item
+    return order(variant, None if mode == "—" else mode.split(" +")[0]), role, mode
 
 
 SIDE_BY_SIDE_NOTE = (
