@@ -438,3 +438,61 @@ def test_one_report_from_two_folders_on_the_command_line(two_runs, tmp_path, cap
         report.main([str(two_runs[0]), str(tmp_path / "not-a-run")])
     assert exit_info.value.code == 2
     assert "not-a-run is not a comparison run: it has no runs.json" in capsys.readouterr().err
+
+
+# --- sections and the diff counts (common/metrics.py) -------------------------------------------
+REFERENCE_SOURCE = '''"""A suite."""
+
+# --- imports ----------------------------------------------------------------------------------
+import torch
+
+# --- training ---------------------------------------------------------------------------------
+def train(model):
+    """Trains."""
+    # a comment
+    for step in range(3):
+        model.step()
+    return model
+'''
+OTHER_SOURCE = '''"""Another suite, a longer docstring.
+
+with a second paragraph."""
+
+# --- imports ----------------------------------------------------------------------------------
+import torch
+import lightning
+
+# --- training ---------------------------------------------------------------------------------
+def train(model):
+    trainer = lightning.Trainer()  # trailing comments stay
+    trainer.fit(model)
+    return model
+
+# --- harness: what exists only for the comparison ---------------------------------------------
+def linear():
+    return None
+'''
+
+
+def test_sections_are_cut_at_the_marker_comments():
+    spans = metrics.sections(OTHER_SOURCE)
+    assert list(spans) == [metrics.PREAMBLE, "imports", "training", metrics.HARNESS]
+    lines = OTHER_SOURCE.splitlines()
+    start, end = spans["training"]
+    assert lines[start] == "def train(model):" and lines[end - 1] == ""
+    assert metrics.code_lines(REFERENCE_SOURCE)["training"] == [
+        "def train(model):",
+        "    for step in range(3):",
+        "        model.step()",
+        "    return model",
+    ]
+
+
+def test_diff_counts_code_lines_section_by_section_harness_apart():
+    diffs = {d.section: d for d in metrics.diff_sections(REFERENCE_SOURCE, OTHER_SOURCE)}
+    assert (diffs[metrics.PREAMBLE].added, diffs[metrics.PREAMBLE].removed) == (0, 0)
+    assert (diffs["imports"].added, diffs["imports"].removed) == (1, 0)
+    assert (diffs["training"].added, diffs["training"].removed) == (2, 2)
+    assert (diffs[metrics.HARNESS].added, diffs[metrics.HARNESS].removed) == (2, 0)
+    assert "+    trainer.fit(model)" in diffs["training"].diff
+    assert metrics.lines_changed(list(diffs.values())) == (3, 2)

@@ -163,7 +163,7 @@ def diff_view(suites: dict[str, str]) -> str:
             body = (
                 highlight("\n".join(diff.diff), DiffLexer(), HtmlFormatter())
                 if diff.diff
-                else "<pre><i>no code lines here (docstrings, comments are not compared)</i></pre>"
+                else "<pre><i>no code line differs (docstrings, comments not compared)</i></pre>"
             )
             apart = " (harness: not in the totals)" if diff.section == metrics.HARNESS else ""
             parts.append(
