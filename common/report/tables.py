@@ -145,7 +145,10 @@ def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
 
 
 def _role(row: dict) -> str:
-    return "A/A control" if row.get("control") else "copy" if row.get("group_copy") else ""
+    """What a row is beside its variant and mode: the A/A control, a group's copy, a seed."""
+    role = "A/A control" if row.get("control") else "copy" if row.get("group_copy") else ""
+    seed = row.get("label", "").partition("#")[2]  # a seeds run labels its jobs variant#seedN
+    return ", ".join(filter(None, (role, seed)))
 
 
 def _keyed_rows(data: RunData, markdown: bool) -> list[tuple[tuple[str, str, str], list[str]]]:
