@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import difflib
+import re
 import resource
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +62,93 @@ def count_file_lines(path: Path) -> dict[str, int]:
         "harness_loc": count_lines(marker + harness)["loc"] if marker else 0,
         "file_loc": whole["loc"],
     }
+
+
+# --- sections, and the lines a suite adds and removes against the reference ---------------------
+# A suite's file is cut into sections by marker comments, `# --- <name> ---` or
+# `# --- <name>: <what it holds> ---`; the text above the first marker (the module docstring) is
+# the section PREAMBLE. The same sections in every suite let a reader line them up.
+SECTION_MARKER = re.compile(r"^# --- (?P<name>[^:]+?)(?::.*?)?\s*-{3,}\s*$")
+PREAMBLE = "preamble"
+HARNESS = "harness"  # the section that exists only for the comparison: not in LOC, nor in the diff
+
+
+def sections(source: str) -> dict[str, tuple[int, int]]:
+    """Each section's line span [start, end) in source.splitlines(), marker line excluded, in file
+    order. A name that comes twice keeps its first span."""
+    lines = source.splitlines()
+    marks = [
+        (i, m["name"].strip()) for i, line in enumerate(lines) if (m := SECTION_MARKER.match(line))
+    ]
+    spans = {PREAMBLE: (0, marks[0][0] if marks else len(lines))}
+    for (start, name), (end, _) in zip(marks, [*marks[1:], (len(lines), "")], strict=True):
+        spans.setdefault(name, (start + 1, end))
+    return spans
+
+
+def code_lines(source: str) -> dict[str, list[str]]:
+    """Each section's code lines: the lines that are not blank, not only a comment and not in a
+    docstring (trailing comments stay). These are the lines the diff against the reference
+    shows and counts."""
+    stripped = _without_docstrings(source).splitlines()
+    return {
+        name: [
+            line
+            for line in stripped[start:end]
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+        for name, (start, end) in sections(source).items()
+    }
+
+
+@dataclass(frozen=True)
+class SectionDiff:
+    kind = "section-diff"
+    section: str
+    added: int
+    removed: int
+    diff: tuple[
+        str, ...
+    ]  # difflib's unified diff of the section's code lines, whole section as context
+
+
+def diff_sections(
+    reference: str, source: str, names: tuple[str, str] = ("a", "b")
+) -> list[SectionDiff]:
+    """source's sections against the reference's, section by section (the reference's order, then
+    sections only source has): difflib's unified diff of their code_lines, with the number of
+    lines it marks + and -."""
+    ours, theirs = code_lines(reference), code_lines(source)
+    result = []
+    for section in [*ours, *(name for name in theirs if name not in ours)]:
+        before, after = ours.get(section, []), theirs.get(section, [])
+        diff = tuple(
+            difflib.unified_diff(
+                before,
+                after,
+                f"{names[0]}: {section}",
+                f"{names[1]}: {section}",
+                n=max(len(before), len(after)),
+                lineterm="",
+            )
+        )
+        body = diff[2:]  # after the ---/+++ header: one line per line of code, or a @@ hunk header
+        result.append(
+            SectionDiff(
+                section,
+                sum(line.startswith("+") for line in body),
+                sum(line.startswith("-") for line in body),
+                diff,
+            )
+        )
+    return result
+
+
+def lines_changed(diffs: list[SectionDiff]) -> tuple[int, int]:
+    """(added, removed) over the example's sections: the harness section is left out, as LOC
+    leaves it out."""
+    example = [d for d in diffs if d.section != HARNESS]
+    return sum(d.added for d in example), sum(d.removed for d in example)
 
 
 _STATUS = Path("/proc/self/status")

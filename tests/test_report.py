@@ -1,4 +1,4 @@
-"""Tests of common/report.py on a recorded run folder (tests/fixtures/run), copied to tmp_path.
+"""Tests of common/report/ on a recorded run folder (tests/fixtures/run), copied to tmp_path.
 
 The fixture has seven variants: raw PyTorch in eager and compile mode, fastai, a FAILED ignite,
 Keras on TensorFlow and on JAX (graph, eager, xla), a SKIPPED keras[torch], Lightning, the
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from common import registry, report
+from common import metrics, registry, report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
-PLOTS = ("throughput", "loc", "accuracy_per_epoch", "loc_vs_speed", "modes")
+PLOTS = ("throughput", "loc", "accuracy_per_epoch", "loc_vs_speed", "modes", "time_to_accuracy")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -220,7 +220,8 @@ def test_html_is_self_contained(page):
     assert len(links) == len(PLOTS)
     assert all(link.startswith("data:image/svg+xml;base64,") for link in links)
     assert "url(" not in page and "@import" not in page
-    assert "<link" not in page and "<script" not in page
+    assert "<link" not in page
+    assert page.count("<script") == page.count("<script>") == 1  # one inline script, no src
 
 
 def test_html_has_the_environment_and_the_table(page):
@@ -235,18 +236,74 @@ def test_html_has_the_environment_and_the_table(page):
     assert error not in page
 
 
+def aligned_view(page: str) -> str:
+    return page.split('id="aligned"', 1)[1].split('id="diffs"', 1)[0]
+
+
+def suite_diffs(page: str) -> dict[str, str]:
+    """Each suite's block of the diff view, by suite."""
+    blocks = page.split('<details class="suite-diff" data-suite="')[1:]
+    return {block.split('"', 1)[0]: block for block in blocks}
+
+
 def test_html_shows_every_suite_source_escaped(page):
-    sources = page.split('<div class="sources">', 1)[1]
-    text = str(TextOf(sources))
+    view = aligned_view(page)
+    text = str(TextOf(view))
     locs = {i["suite"]: i["loc"] for i in training_infos()}
     suites = {v.suite: v.path for v in registry.variants()}
     for suite in ("raw_pytorch", "fastai", "ignite", "keras", "lightning"):
         source = suites[suite].read_text()
         for line in filter(None, (line.strip() for line in source.splitlines())):
-            assert line in text, f"{suite}: {line!r} missing"
+            if not metrics.SECTION_MARKER.match(line):  # a marker is its row's heading
+                assert line in text, f"{suite}: {line!r} missing"
         if suite in locs:
-            assert f"{suite} · {locs[suite]} LOC" in text
-    assert "-&gt;" in sources and "->" not in sources  # annotations, HTML-escaped
+            assert f"{suite} · {locs[suite]} LOC" in str(TextOf(page.split('class="picker"')[1]))
+    assert "-&gt;" in view and "->" not in view  # annotations, HTML-escaped
+
+
+def test_sources_are_aligned_section_by_section(page):
+    view = aligned_view(page)
+    reference = (registry.SUITES_DIR / "raw_pytorch.py").read_text()
+    names = list(metrics.sections(reference))
+    assert {"imports", "model", "data", "training", "evaluation", "harness"} <= set(names)
+    headings = re.findall(r'<h3 id="section-[\w-]+">(.*?)</h3>', view)
+    assert headings[: len(names)] == [html.escape(name) for name in names]
+    rows = view.split("<h3 ")[1:]
+    for row in rows:  # every suite has a cell in every row; the first two are shown at first
+        cells = re.findall(r'<div class="cell" data-suite="([^"]+)"( hidden)?>', row)
+        assert [suite for suite, _ in cells] == [
+            "raw_pytorch",
+            "fastai",
+            "ignite",
+            "keras",
+            "lightning",
+        ]
+        assert [suite for suite, hidden in cells if not hidden] == ["raw_pytorch", "fastai"]
+    training = rows[names.index("training")]
+    start, end = metrics.sections(reference)["training"]
+    assert f"raw_pytorch · lines {start + 1}–{end}" in training
+    assert "optimizer.zero_grad()" in str(TextOf(training))
+    assert "--cols:2" in view
+
+
+def test_every_suite_has_its_diff_with_the_counts_of_the_table(page, table):
+    diffs = suite_diffs(page)
+    assert list(diffs) == ["fastai", "ignite", "keras", "lightning"]
+    column = "lines +/− vs raw PyTorch"
+    assert table["raw_pytorch", "eager"][column] == "0 (reference)"
+    for suite, block in diffs.items():
+        added = removed = 0
+        for section in block.split('data-section="')[1:]:
+            lines = str(TextOf(section.split(">", 1)[1])).splitlines()
+            name, counts = section.split('"', 1)[0], lines[0]
+            # lines[0]: the counts and the diff's --- line; then +++, @@, one line per code line
+            marked = [line[0] for line in lines[3:] if line.startswith(("+", "-"))]
+            assert counts.startswith(f"{name} +{marked.count('+')} −{marked.count('-')}")
+            if name != metrics.HARNESS:
+                added, removed = added + marked.count("+"), removed + marked.count("-")
+        rows = [row for (variant, _), row in table.items() if variant.startswith(suite)]
+        assert rows and {row[column] for row in rows} == {f"+{added} −{removed}"}, suite
+        assert f"{suite} against raw_pytorch: +{added} −{removed} code lines" in str(TextOf(block))
 
 
 def test_run_without_benchmarks_still_reports(tmp_path):
@@ -287,3 +344,155 @@ def test_a_malformed_run_file_is_named(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'benchmark.json'}: not valid JSON" in err and "Traceback" not in err
+
+
+# --- intervals in the plots ---------------------------------------------------------------------
+def _xlabel(fig) -> str:
+    return fig.axes[0].get_xlabel()
+
+
+def test_accuracy_plot_says_single_measurement_with_one_seed(tmp_path):
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    fig = report.plots.plot_accuracy(report.load_run(tmp_path))
+    assert "single measurement" in _xlabel(fig) and not fig.axes[0].collections
+
+
+def test_accuracy_plot_draws_a_band_over_several_seeds(tmp_path):
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    bench = fixture_json("benchmark.json")
+    fastai = next(b for b in bench["benchmarks"] if b["extra_info"].get("variant") == "fastai")
+    again = json.loads(json.dumps(fastai))
+    again["extra_info"]["seed"] = 1
+    for h in again["extra_info"]["epoch_history"]:
+        h["test_accuracy"] -= 0.02
+    bench["benchmarks"].append(again)
+    (tmp_path / "benchmark.json").write_text(json.dumps(bench))
+    fig = report.plots.plot_accuracy(report.load_run(tmp_path))
+    (band,) = fig.axes[0].collections  # fastai's, the only variant with two seeds
+    low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+    history = fastai["extra_info"]["epoch_history"]
+    assert low == pytest.approx(100 * min(h["test_accuracy"] - 0.02 for h in history))
+    assert high == pytest.approx(100 * max(h["test_accuracy"] for h in history))
+    assert "band" in _xlabel(fig)
+    assert any(t.get_text() == "fastai (eager), 2 seeds" for t in fig.axes[0].legend_.texts)
+
+
+def test_time_to_accuracy_plot_has_each_epoch_and_the_target():
+    data = report.load_run(FIXTURE)
+    ax = report.plots.plot_time_to_accuracy(data).axes[0]
+    rows = {r["variant"]: r for r in data.time_to_accuracy}
+    curves = {line.get_label().split(" (")[0]: line for line in ax.get_lines() if line.get_marker()}
+    for variant, row in rows.items():
+        assert list(curves[variant].get_ydata()) == pytest.approx(
+            [100 * h["test_accuracy"] for h in row["epoch_history"]]
+        )
+    targets = [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert targets == [pytest.approx(100 * rows["raw_pytorch"]["target_accuracy"])]
+
+
+# --- several runs in one report -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> tuple[Path, Path]:
+    """The fixture, and a copy of it 'from another machine' where fastai is twice as fast."""
+    first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("laptop")
+    shutil.copytree(FIXTURE, first, dirs_exist_ok=True)
+    shutil.copytree(FIXTURE, second, dirs_exist_ok=True)
+    env = fixture_json("environment.json")
+    env["cpu"] = "Laptop CPU 9000"
+    (second / "environment.json").write_text(json.dumps(env))
+    bench = fixture_json("benchmark.json")
+    for b in bench["benchmarks"]:
+        if b["extra_info"].get("variant") == "fastai":
+            b["extra_info"]["images_per_second"] *= 2
+    (second / "benchmark.json").write_text(json.dumps(bench))
+    return first, second
+
+
+def test_two_runs_side_by_side_each_ratio_within_its_run(two_runs):
+    first, second = two_runs
+    summary = report.write_report(first, second)
+    assert summary.parent == first.parent / f"report-{first.name}+{second.name}"
+    text = summary.read_text()
+    assert text.startswith("# 2 runs side by side")
+    side = markdown_table(text, "Side by side")
+    assert side["fastai", "eager"]["run 1: vs raw PyTorch [95% CI]"] == "0.80 (single)"
+    assert side["fastai", "eager"]["run 2: vs raw PyTorch [95% CI]"] == "1.60 (single)"
+    assert side["fastai", "eager"]["run 2: images/s"] == "1,600"
+    assert side["ignite", "—"]["run 1: vs raw PyTorch [95% CI]"] == "FAILED"
+    for run, cpu in ((first, fixture_json("environment.json")["cpu"]), (second, "Laptop CPU 9000")):
+        assert f"## run {1 if run is first else 2} ({run.name}): MNIST" in text
+        assert cpu in text
+    page = (summary.parent / "index.html").read_text()
+    assert str(TextOf(page)).count("Environment") == 2
+    for prefix in ("run1-", "run2-"):
+        for name in PLOTS:
+            assert (summary.parent / f"{prefix}{name}.svg").exists()
+    assert len(TextOf(page).links) == 2 * len(PLOTS)
+
+
+def test_one_report_from_two_folders_on_the_command_line(two_runs, tmp_path, capsys):
+    out = tmp_path / "both"
+    assert report.main([*map(str, two_runs), "--out", str(out)]) == 0
+    assert "report: " + str(out / "index.html") in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([str(two_runs[0]), str(tmp_path / "not-a-run")])
+    assert exit_info.value.code == 2
+    assert "not-a-run is not a comparison run: it has no runs.json" in capsys.readouterr().err
+
+
+# --- sections and the diff counts (common/metrics.py) -------------------------------------------
+REFERENCE_SOURCE = '''"""A suite."""
+
+# --- imports ----------------------------------------------------------------------------------
+import torch
+
+# --- training ---------------------------------------------------------------------------------
+def train(model):
+    """Trains."""
+    # a comment
+    for step in range(3):
+        model.step()
+    return model
+'''
+OTHER_SOURCE = '''"""Another suite, a longer docstring.
+
+with a second paragraph."""
+
+# --- imports ----------------------------------------------------------------------------------
+import torch
+import lightning
+
+# --- training ---------------------------------------------------------------------------------
+def train(model):
+    trainer = lightning.Trainer()  # trailing comments stay
+    trainer.fit(model)
+    return model
+
+# --- harness: what exists only for the comparison ---------------------------------------------
+def linear():
+    return None
+'''
+
+
+def test_sections_are_cut_at_the_marker_comments():
+    spans = metrics.sections(OTHER_SOURCE)
+    assert list(spans) == [metrics.PREAMBLE, "imports", "training", metrics.HARNESS]
+    lines = OTHER_SOURCE.splitlines()
+    start, end = spans["training"]
+    assert lines[start] == "def train(model):" and lines[end - 1] == ""
+    assert metrics.code_lines(REFERENCE_SOURCE)["training"] == [
+        "def train(model):",
+        "    for step in range(3):",
+        "        model.step()",
+        "    return model",
+    ]
+
+
+def test_diff_counts_code_lines_section_by_section_harness_apart():
+    diffs = {d.section: d for d in metrics.diff_sections(REFERENCE_SOURCE, OTHER_SOURCE)}
+    assert (diffs[metrics.PREAMBLE].added, diffs[metrics.PREAMBLE].removed) == (0, 0)
+    assert (diffs["imports"].added, diffs["imports"].removed) == (1, 0)
+    assert (diffs["training"].added, diffs["training"].removed) == (2, 2)
+    assert (diffs[metrics.HARNESS].added, diffs[metrics.HARNESS].removed) == (2, 0)
+    assert "+    trainer.fit(model)" in diffs["training"].diff
+    assert metrics.lines_changed(list(diffs.values())) == (3, 2)

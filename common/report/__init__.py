@@ -1,0 +1,90 @@
+"""The report of a comparison run, written to <run>/report/ from the run folder's JSON files:
+
+summary.md     what ran on what, the table (one row per variant and mode), notes, time to accuracy
+*.png, *.svg   throughput, LOC, accuracy per epoch (and on the time-to-accuracy scenario), LOC
+               against speed, modes (when measured)
+index.html     one self-contained page: environment, tables, plots, the suites' sources section
+               by section side by side, and each suite's diff against raw PyTorch
+
+python -m common.report results/20261129-174755     (default: the newest run in results/)
+
+Several run folders (other machines, devices or versions: copy their results/<run>/ folders
+here) make one report with the runs side by side, each with its environment; every ratio is
+within its own run. It goes to --out, by default report-<run>+<run> beside the first folder:
+
+python -m common.report results/20261129-231152 results/laptop-20261201-101500
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from common.report.page import write_html
+from common.report.plots import PLOTS, plot_modes, write_plots
+from common.report.run import ReportError, RunData, load_run
+from common.report.tables import HEADERS, training_rows, write_summary
+
+__all__ = [
+    "HEADERS",
+    "PLOTS",
+    "ReportError",
+    "RunData",
+    "load_run",
+    "main",
+    "plot_modes",
+    "training_rows",
+    "write_report",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# --- all of it ---------------------------------------------------------------------------------
+def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
+    """Writes the report (summary.md, plots, index.html) of one run to run_dir/report/, or of
+    several runs side by side to `out` (default: report-<name>+<name>... beside the first run);
+    returns the path of summary.md."""
+    dirs = [Path(run_dir), *map(Path, more)]
+    datas = [load_run(d) for d in dirs]
+    if out is None and more:
+        out = dirs[0].parent / ("report-" + "+".join(d.name for d in datas))
+    out = Path(out or dirs[0] / "report")
+    out.mkdir(parents=True, exist_ok=True)
+    labels = ["run"] if not more else [f"run {i}" for i in range(1, len(datas) + 1)]
+    runs = [
+        (label, data, write_plots(data, out, prefix="" if not more else f"run{i}-"))
+        for i, (label, data) in enumerate(zip(labels, datas, strict=True), start=1)
+    ]
+    summary = write_summary([(label, data) for label, data, _ in runs], out)
+    write_html(runs, out)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m common.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "run_dir", type=Path, nargs="*", help="run folders (default: the newest in results/)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="where to write (default: RUN_DIR/report; several: beside them)"
+    )
+    args = parser.parse_args(argv)
+    runs = sorted((ROOT / "results").glob("*/runs.json"))  # folders named by date-time
+    run_dirs = args.run_dir or ([runs[-1].parent] if runs else [])
+    if not run_dirs:
+        parser.error("no run folder given and none in results/")
+    for run_dir in run_dirs:
+        if not (run_dir / "runs.json").is_file():
+            parser.error(f"{run_dir} is not a comparison run: it has no runs.json")
+    try:
+        summary = write_report(*run_dirs, out=args.out)
+    except ReportError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(summary.read_text())
+    print(f"report: {summary.parent / 'index.html'}")
+    return 0

@@ -1,0 +1,127 @@
+"""index.html: one self-contained page (inline CSS, plots as data: URIs), no network."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from pygments.formatters import HtmlFormatter
+from tabulate import tabulate
+
+from common import files
+from common.report import sources
+from common.report.run import RunData
+from common.report.tables import (
+    HEADERS,
+    OVERHEAD_HEADERS,
+    SIDE_BY_SIDE_NOTE,
+    TTA_HEADERS,
+    align,
+    environment_facts,
+    notes,
+    overhead_rows,
+    runs_rows,
+    side_by_side_rows,
+    title,
+    training_rows,
+    tta_rows,
+)
+
+# --- index.html --------------------------------------------------------------------------------
+CSS = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1500px;padding:0 1rem;
+color:#1f2328}
+h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}
+table{border-collapse:collapse;font-size:13px;margin:.5rem 0}
+th,td{padding:.3rem .6rem;border-bottom:1px solid #e5e7eb;white-space:nowrap}
+thead th{background:#f6f8fa}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}
+dl.facts dt{font-weight:600}dl.facts dd{margin:0}
+.wide{overflow-x:auto}
+.plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(820px,1fr));gap:1rem}
+figure{margin:0}figure img{width:100%;max-width:960px;height:auto;border:1px solid #e5e7eb}
+"""
+
+
+def _html_table(headers, rows) -> str:
+    # tabulate's "html" format escapes every cell and header
+    return tabulate(rows, headers, tablefmt="html", disable_numparse=True, colalign=align(headers))
+
+
+def _run_section(data: RunData, out: Path, plots: list[str], depth: int = 2) -> str:
+    """One run: its environment, tables, notes and plots, under headings of the given depth."""
+    e, h = html.escape, f"h{depth}"
+    env = data.environment
+    facts = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in environment_facts(data))
+    versions = _html_table(("distribution", "version"), sorted(env.get("versions", {}).items()))
+    checksums = _html_table(("file", "sha256"), sorted(env.get("data_checksums", {}).items()))
+    figures = "".join(
+        f'<figure><img alt="{e(name)}" src="data:image/svg+xml;base64,'
+        f'{base64.b64encode((out / f"{name}.svg").read_bytes()).decode()}"></figure>'
+        for name in plots
+    )
+    tta = (
+        f"<{h}>Time to accuracy</{h}>{_html_table(TTA_HEADERS, tta_rows(data))}"
+        if data.time_to_accuracy
+        else ""
+    )
+    if data.overhead:
+        tta = (
+            f"<{h}>Framework overhead per training step</{h}>"
+            f"{_html_table(OVERHEAD_HEADERS, overhead_rows(data))}{tta}"
+        )
+    return f"""<{h}>Environment</{h}><dl class="facts">{facts}</dl>
+<details><summary>Versions</summary>{versions}</details>
+<details><summary>Data checksums</summary>{checksums}</details>
+<{h}>Training</{h}><div class="wide">{_html_table(HEADERS, training_rows(data))}</div>
+<ul>{"".join(f"<li>{e(line)}</li>" for line in notes(data))}</ul>
+{tta}
+<{h}>Plots</{h}><div class="plots">{figures}</div>"""
+
+
+def write_html(runs: list[tuple[str, RunData, list[str]]], out: Path) -> Path:
+    """index.html: runs is [(label, data, the names of its plots)]; one run reads as before,
+    several get a table of runs and a side-by-side table first, then a section each."""
+    e = html.escape
+    if len(runs) == 1:
+        heading = title(runs[0][1])
+        body = _run_section(runs[0][1], out, runs[0][2])
+    else:
+        pairs = [(label, data) for label, data, _ in runs]
+        heading = f"{len(runs)} runs side by side"
+        body = (
+            f'<h2>Runs</h2><div class="wide">{_html_table(*runs_rows(pairs))}</div>'
+            f'<h2>Side by side</h2><div class="wide">{_html_table(*side_by_side_rows(pairs))}'
+            f"</div><p>{e(SIDE_BY_SIDE_NOTE)}</p>"
+        ) + "".join(
+            f"<h2>{e(label)} ({e(data.name)}): {e(title(data))}</h2>"
+            + _run_section(data, out, plots, depth=3)
+            for label, data, plots in runs
+        )
+    datas = [data for _, data, _ in runs]
+    columns = sources.column_headings(datas)
+    commits = ", ".join(dict.fromkeys(d.environment.get("git_commit", "?")[:12] for d in datas))
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(heading)}</title>
+<style>{CSS}{sources.CSS}{HtmlFormatter().get_style_defs(".highlight")}</style></head>
+<body>
+<h1>{e(heading)}</h1>
+{body}
+<h2 id="sources">Sources, section by section</h2>
+<p>The suites' files as they are in the working tree now (the run was at commit
+{e(commits)}), cut at their <code># --- section ---</code> comments: one row per section,
+one column per suite. Pick the suites to put side by side.</p>
+{sources.aligned_view(columns)}
+<h2 id="diffs">What each suite changes against raw PyTorch</h2>
+<p>Counts: {e(sources.MEASURE)}. The table's "lines +/− vs raw PyTorch" column gives the
+same totals.</p>
+{sources.diff_view(columns)}
+<script>{sources.SCRIPT}</script>
+</body></html>
+"""
+    path = out / "index.html"
+    files.write_text(path, page)
+    return path

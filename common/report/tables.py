@@ -1,0 +1,463 @@
+"""Text shared by summary.md and index.html: the title, the facts, the tables' cells, the notes;
+and summary.md itself."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tabulate import tabulate
+
+from common import files, task
+from common.report import sources
+from common.report.run import RunData, order, suite_loc, variants
+
+HEADERS = (
+    "suite",
+    "backend",
+    "mode",
+    "LOC",
+    "lines +/− vs raw PyTorch",
+    "ms/step (steady)",
+    "images/s",
+    "start-up s",
+    "warm-up s",
+    "vs raw PyTorch [95% CI]",
+    "verdict",
+    "all-in [95% CI]",
+    "test acc. %",
+    "peak MB",
+    "import s",
+    "checkpoint KB",
+)
+OVERHEAD_HEADERS = (
+    "suite",
+    "backend",
+    "switch",
+    "µs/step (steady)",
+    "overhead vs raw PyTorch, µs/step [95% CI]",
+    "verdict",
+)
+TTA_HEADERS = (
+    "suite",
+    "mode",
+    "target %",
+    "reached",
+    "epoch",
+    "seconds to target",
+    "evaluation s (beside)",
+    "epochs cap",
+)
+NUMERIC_FROM = 3  # HEADERS from here on are numbers, right-aligned (TTA_HEADERS: from 2)
+ERROR_WIDTH = 40  # characters of an error shown in the table; the notes below give it whole
+
+
+# --- text shared by summary.md and index.html --------------------------------------------------
+def _f(value, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _plural(count, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _short_cpu(environment: dict) -> str:
+    cpu = re.sub(r"\((R|TM)\)|\bCPU\b|\s*@.*$", "", environment.get("cpu", "unknown CPU"))
+    return " ".join(cpu.split())
+
+
+def title(data: RunData) -> str:
+    rows = [*data.training, *data.time_to_accuracy, *data.incomplete]
+    count = len({r["variant"] for r in rows})
+    size = data.setting("train_size")
+    return (
+        f"{str(data.setting('dataset')).upper()}: {_plural(count, 'variant')}, "
+        f"{_plural(data.setting('epochs'), 'epoch')} on {_f(size, ',') if size else 'all'} "
+        f"training images"
+    )
+
+
+def subtitle(data: RunData) -> str:
+    """The line every plot carries: dataset, epochs, CPU and threads."""
+    size = data.setting("train_size")
+    return (
+        f"{str(data.setting('dataset')).upper()}, {_plural(data.setting('epochs'), 'epoch')}"
+        f" × {_f(size, ',') if size else 'all'} images · {_short_cpu(data.environment)}, "
+        f"{data.setting('threads')} threads"
+    )
+
+
+def environment_facts(data: RunData) -> list[tuple[str, str]]:
+    env, settings = data.environment, data.runs.get("settings", {})
+    commit = env.get("git_commit", "unknown")[:12]
+    test_size = data.training[0]["test_size"] if data.training else None
+    finished = f"finished {data.runs['finished']}" if data.runs.get("finished") else "not finished"
+    return [
+        (
+            "Machine",
+            f"{env.get('cpu', 'unknown CPU')}, {env.get('cores', '?')} cores, "
+            f"{data.setting('threads')} threads ({env.get('system', '')}, "
+            f"{env.get('machine', '')}, Python {env.get('python', '')})",
+        ),
+        (
+            "Date",
+            f"{env.get('date', data.runs.get('started', ''))} ({finished})",
+        ),
+        (
+            "Task",
+            f"{data.setting('dataset')}, {_plural(data.setting('epochs'), 'epoch')} on "
+            f"{_f(data.setting('train_size'), ',')} training images, {_f(test_size, ',')} "
+            f"test images, "
+            + (
+                f"timed in interleaved blocks of {settings['block_steps']} steps"
+                if settings.get("interleaved")
+                else _plural(settings.get("rounds", 1), "timed round")
+            )
+            + ", mode "
+            f"{settings.get('mode', 'default')}",
+        ),
+        ("Commit", commit + (" with uncommitted changes" if env.get("git_dirty") else "")),
+        ("Command", data.runs.get("command", "")),
+    ]
+
+
+def _md_code(text: str) -> str:
+    """Text from the data as Markdown code, so that <, *, _ in an error show as they are."""
+    return "`" + text.replace("`", "'") + "`"
+
+
+def _interval_text(interval: dict | None, spec: str, scale: float = 1.0) -> str:
+    if not interval:
+        return "—"
+    point, low, high = (interval[k] * scale for k in ("point", "low", "high"))
+    return f"{point:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
+def mode_text(row: dict) -> str:
+    switch = row.get("switch", "default")
+    return row["mode"] + (f" +{switch}" if switch != "default" else "")
+
+
+def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
+    """The table's cells: measured rows and, in registry order among them, the incomplete
+    (their error cut short: notes() gives it whole)."""
+    return [cells for _, cells in _keyed_rows(data, markdown)]
+
+
+def _role(row: dict) -> str:
+    """What a row is beside its variant and mode: the A/A control, a group's copy, a seed."""
+    role = "A/A control" if row.get("control") else "copy" if row.get("group_copy") else ""
+    seed = row.get("label", "").partition("#")[2]  # a seeds run labels its jobs variant#seedN
+    return ", ".join(filter(None, (role, seed)))
+
+
+def _keyed_rows(data: RunData, markdown: bool) -> list[tuple[tuple[str, str, str], list[str]]]:
+    """training_rows with what a row is, the same in every run: (variant, mode, role)."""
+    known = {v.id: v for v in variants()}
+    cells = []
+    for row in data.training:
+        figures = row.get("speed", {})
+        per_step = figures.get("per_step")
+        start_up = figures.get("start_up") or {}
+        ratio = figures.get("ratio")
+        bytes_ = row.get("checkpoint_bytes")
+        if per_step:
+            step_text = f"{1e3 * per_step['point']:.2f} ± {1e3 * per_step['half_width']:.2f}"
+            images = row.get("batch_size", task.BATCH_SIZE) / per_step["point"]
+        else:  # a run without blocks: one whole-run figure
+            step_text, images = "—", row["images_per_second"]
+        cells.append(
+            (
+                (order(row["variant"], row["mode"]), row.get("switch", ""), row["label"]),
+                (row["variant"], mode_text(row), _role(row)),
+                [
+                    row["label"].split("@")[0] + (" (copy)" if row.get("group_copy") else ""),
+                    row.get("backend", ""),
+                    mode_text(row),
+                    _f(row.get("loc"), "d"),
+                    sources.changed_text(row["suite"]),
+                    step_text,
+                    _f(images, ",.0f"),
+                    _f(start_up.get("start_up_seconds"), ".2f"),
+                    _f(row.get("warm_up_seconds"), ".2f"),
+                    "1 (reference)"
+                    if figures.get("verdict") == "reference"
+                    else _interval_text(ratio, ".2f")
+                    if ratio or figures.get("single_ratio") is None
+                    else f"{figures['single_ratio']:.2f} (single)",
+                    "" if figures.get("verdict") == "reference" else figures.get("verdict", ""),
+                    _interval_text(figures.get("all_in"), ".2f")
+                    if figures.get("verdict") != "reference"
+                    else "",
+                    _f(100 * row["test_accuracy"], ".2f"),
+                    _f(row.get("peak_rss_mb"), ",.0f"),
+                    _f(row.get("import_seconds"), ".2f"),
+                    _f(bytes_ and bytes_ / 1024, ",.0f"),
+                ],
+            )
+        )
+    for entry in data.incomplete:
+        variant = known.get(entry["variant"])
+        error = entry.get("error") or ""
+        error = error if len(error) <= ERROR_WIDTH else error[:ERROR_WIDTH] + "…"
+        error = _md_code(error) if markdown and error else error
+        padding = [""] * (len(HEADERS) - NUMERIC_FROM - 3)
+        cells.append(
+            (
+                (order(entry["variant"]), "", entry.get("label", entry["variant"])),
+                (entry["variant"], "—", ""),
+                [
+                    entry.get("label", entry["variant"]),
+                    (variant.backend if variant else None) or "",
+                    "—",
+                    entry["status"].upper(),
+                    sources.changed_text(entry["suite"]),
+                    error,
+                    *padding,
+                ],
+            )
+        )
+    return [(key, row) for _, key, row in sorted(cells, key=lambda c: c[0])]
+
+
+def overhead_rows(data: RunData) -> list[list[str]]:
+    rows = []
+    for row in data.training:
+        figures = row.get("speed", {})
+        per_step = figures.get("per_step")
+        reference = figures.get("overhead_verdict") == "reference"
+        rows.append(
+            [
+                row["label"].split("@")[0] + (" (copy)" if row.get("group_copy") else ""),
+                row.get("backend", ""),
+                row.get("switch", "default"),
+                f"{1e6 * per_step['point']:,.0f} ± {1e6 * per_step['half_width']:,.0f}"
+                if per_step
+                else "—",
+                "0 (reference)"
+                if reference
+                else _interval_text(figures.get("overhead_us"), ",.0f"),
+                "" if reference else figures.get("overhead_verdict", ""),
+            ]
+        )
+    return rows
+
+
+def tta_rows(data: RunData) -> list[list[str]]:
+    return [
+        [
+            r["variant"],
+            r.get("mode", ""),
+            _f(100 * r["target_accuracy"], ".2f"),
+            "yes" if r["reached"] else "no",
+            _f(r.get("epoch_reached"), "d"),
+            _f(r.get("seconds_to_target"), ".2f"),
+            _f(r.get("eval_seconds_to_target"), ".2f"),
+            _f(r.get("epochs_cap"), "d"),
+        ]
+        for r in data.time_to_accuracy
+    ]
+
+
+def notes(data: RunData, markdown: bool = False) -> list[str]:
+    """The lines below the table, plain text."""
+    lines, reference = [], data.reference
+    sched = data.runs.get("schedule")
+    if sched and reference and reference.get("blocks"):
+        settings = data.runs.get("settings", {})
+        rounds = len(sched.get("rounds", []))
+        lines.append(
+            f"Measured side by side: every process alive at once, training in turns of "
+            f"{settings.get('block_steps')} steps, in an order shuffled each round (seed "
+            f"{sched.get('order_seed')}; {rounds} rounds). A ratio is the median over rounds of "
+            f"the reference's block time over the variant's, steady blocks only (the first, "
+            f"start-up, is apart); all-in sums every paired block, stalls included. 95% "
+            f"intervals from a paired bootstrap over rounds (BCa). A verdict of faster or slower "
+            f"needs the interval to clear 1 by the A/A control's margin (how far a second raw "
+            f"PyTorch process reads from the first; here "
+            f"+-{reference['speed'].get('margin', 0):.2f}); otherwise it is indistinguishable."
+        )
+        state = reference["speed"]["machine"]
+        lines.append(
+            f"Machine during the reference's blocks: steal {state.get('steal_share', 0):.1%} "
+            f"of CPU time, CPU/wall {state.get('cpu_per_wall', 0):.2f} on "
+            f"{data.setting('threads')} threads, load {state.get('load_1min', 0):.2f}; its "
+            f"steady blocks vary by {reference['speed']['variation'] or 0:.1%} (coefficient of "
+            f"variation), {max(0.0, reference['speed']['drift_share'] or 0):.0%} of it slow drift."
+        )
+    elif data.training:
+        lines.append(
+            "Single measurement per variant: no interval (a run from before interleaving)."
+        )
+    lines += [f"NOISY RUN: {flag}." for flag in data.flags]
+    if data.training or data.incomplete:
+        lines.append(
+            f"Lines +/− vs raw PyTorch: {sources.MEASURE}. Counted on the files as they are now."
+        )
+    for suite, (loc, measured) in suite_loc(data).items():
+        now = sources.loc_now(suite)
+        if measured and now is not None and now != loc:
+            lines.append(
+                f"{suite} has changed since the run: LOC {loc} then, {now} now; its lines +/− and "
+                f"its code below are of the file as it is now."
+            )
+    if data.floor and reference:
+        floor = data.floor["images_per_second"]
+        lines.append(
+            f"Feeding floor: raw PyTorch trains at {reference['images_per_second']:,.0f} images/s, "
+            f"{reference['images_per_second'] / floor:.2f} of the tensor-slicing floor "
+            f"({floor:,.0f} images/s: the same model fed by slicing in-memory tensors, no "
+            f"DataLoader)."
+        )
+    if data.cache:
+        lines.append(
+            f"Cache load: {data.cache.get('dataset', '')} loads from its parsed cache in "
+            f"{data.cache['load_seconds']:.3f} s."
+        )
+    split = data.runs.get("split")
+    if split:
+        parts = ("training", "evaluation", "imports", "checkpoints", "warm_up")
+        own = ", ".join(
+            f"{part.replace('_', '-')} {split[f'{part}_seconds']:.1f} s"
+            for part in parts
+            if f"{part}_seconds" in split
+        )
+        lines.append(
+            f"Wall time {split['wall_seconds']:.1f} s: the suites' own work "
+            f"{split['suites_seconds']:.1f} s ({own}); the harness (process starts, pytest, data "
+            f"loading, the driver) {split['harness_seconds']:.1f} s "
+            f"({100 * split['harness_share']:.1f}%)."
+        )
+    code = _md_code if markdown else str
+    lines += [
+        f"{e['variant']} {e['status']}" + (f": {code(e['error'])}" if e.get("error") else "")
+        for e in data.incomplete
+    ]
+    return lines
+
+
+def _markdown_table(headers, rows) -> str:
+    escape = [[cell.replace("|", "\\|") for cell in row] for row in rows]
+    return tabulate(
+        escape, headers, tablefmt="pipe", disable_numparse=True, colalign=align(headers)
+    )
+
+
+def align(headers) -> list[str]:
+    numeric_from = (
+        NUMERIC_FROM
+        if headers in (HEADERS, OVERHEAD_HEADERS)
+        else len(headers)
+        if headers == RUNS_HEADERS
+        else 2
+    )
+    return ["left"] * numeric_from + ["right"] * (len(headers) - numeric_from)
+
+
+# --- summary.md --------------------------------------------------------------------------------
+RUNS_HEADERS = ("run", "folder", "what", "machine", "device", "date", "commit")
+SIDE_BY_SIDE = ("vs raw PyTorch [95% CI]", "images/s", "test acc. %")
+
+
+def devices(data: RunData) -> str:
+    found = sorted({str(r.get("device")) for r in data.training if r.get("device")})
+    return ", ".join(found) or "—"
+
+
+def runs_rows(runs: list[tuple[str, RunData]]) -> tuple[tuple[str, ...], list[list[str]]]:
+    """One row per run: what it is, where and when it ran."""
+    rows = []
+    for label, data in runs:
+        env = data.environment
+        rows.append(
+            [
+                label,
+                data.name,
+                title(data),
+                f"{env.get('cpu', 'unknown CPU')}, {data.setting('threads')} threads",
+                devices(data),
+                str(env.get("date", data.runs.get("started", ""))),
+                env.get("git_commit", "unknown")[:12]
+                + (" (dirty)" if env.get("git_dirty") else ""),
+            ]
+        )
+    return RUNS_HEADERS, rows
+
+
+def side_by_side_rows(
+    runs: list[tuple[str, RunData]], markdown: bool = False
+) -> tuple[tuple[str, ...], list[list[str]]]:
+    """One row per (suite, mode) any run holds; per run its own ratio (against raw PyTorch in
+    the same run: never across runs), images/s and accuracy, or its status."""
+    columns = [HEADERS.index(name) for name in SIDE_BY_SIDE]
+    status = HEADERS.index("LOC")
+    cells: dict[tuple[str, str, str], dict[str, list[str]]] = {}
+    for label, data in runs:
+        for key, row in _keyed_rows(data, markdown):
+            picked = [row[i] for i in columns]
+            if not any(picked):  # did not complete: its status instead
+                picked = [row[status], "", ""]
+            cells.setdefault(key, {}).setdefault(label, picked)
+    headers = ("suite", "mode") + tuple(
+        f"{label}: {name}" for label, _ in runs for name in SIDE_BY_SIDE
+    )
+    rows = [
+        [
+            variant + (f" ({role})" if role else ""),
+            mode,
+            *(c for label, _ in runs for c in by_run.get(label, ["", "", ""])),
+        ]
+        for (variant, mode, role), by_run in sorted(cells.items(), key=_side_order)
+    ]
+    return headers, rows
+
+
+def _side_order(item) -> tuple:
+    (variant, mode, role), _ = item
+    return order(variant, None if mode == "—" else mode.split(" +")[0]), role, mode
+
+
+SIDE_BY_SIDE_NOTE = (
+    "Each ratio is against raw PyTorch in the same run, never across runs; images/s and accuracy "
+    "are each run's own measurements."
+)
+
+
+def summary_parts(data: RunData, depth: int = 1, heading: str = "") -> list[str]:
+    """One run's part of summary.md; depth 2 under a heading of several runs."""
+    h = "#" * depth
+    parts = [
+        f"{h} {heading}{title(data)}",
+        "\n".join(f"- **{k}**: {v}" for k, v in environment_facts(data)),
+        f"{h}# Training",
+        _markdown_table(HEADERS, training_rows(data, markdown=True)),
+        "\n".join(f"- {line}" for line in notes(data, markdown=True)),
+    ]
+    if data.overhead:
+        parts += [
+            f"{h}# Framework overhead per training step",
+            _markdown_table(OVERHEAD_HEADERS, overhead_rows(data)),
+        ]
+    if data.time_to_accuracy:
+        parts += [f"{h}# Time to accuracy", _markdown_table(TTA_HEADERS, tta_rows(data))]
+    return parts
+
+
+def write_summary(runs: list[tuple[str, RunData]], out: Path) -> Path:
+    """summary.md: one run as before; several, a table of runs and one side by side, then each
+    run's own part."""
+    if len(runs) == 1:
+        parts = summary_parts(runs[0][1])
+    else:
+        parts = [
+            f"# {len(runs)} runs side by side",
+            _markdown_table(*runs_rows(runs)),
+            "## Side by side",
+            _markdown_table(*side_by_side_rows(runs, markdown=True)),
+            SIDE_BY_SIDE_NOTE,
+        ]
+        for label, data in runs:
+            parts += summary_parts(data, depth=2, heading=f"{label} ({data.name}): ")
+    path = out / "summary.md"
+    files.write_text(path, "\n\n".join(p for p in parts if p) + "\n")
+    return path
