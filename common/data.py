@@ -25,7 +25,7 @@ import tempfile
 import warnings
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -51,6 +51,10 @@ class DatasetSpec:
     sha256: dict[str, str]  # file stem -> sha256 of the decompressed IDX bytes
     mirrors: tuple[str, ...]  # base URLs, tried in order; a file's URL is base + stem + ".gz"
     system_dirs: tuple[str, ...] = ()
+    # Mean and standard deviation of the training pixels on the [0, 1] scale, to 4 decimals:
+    # what a model's inputs are standardized with (tests/test_data.py recomputes them).
+    pixel_mean: float = field(kw_only=True)
+    pixel_std: float = field(kw_only=True)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -91,6 +95,8 @@ DATASETS: dict[str, DatasetSpec] = {
         ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2  t10k-labels-idx1-ubyte
         """),
         ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        pixel_mean=0.1307,
+        pixel_std=0.3081,
     ),
     "fashion-mnist": DatasetSpec(
         "fashion-mnist",
@@ -102,6 +108,8 @@ DATASETS: dict[str, DatasetSpec] = {
         """),
         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian package dataset-fashion-mnist
+        pixel_mean=0.2860,
+        pixel_std=0.3530,
     ),
 }
 

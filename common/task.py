@@ -12,11 +12,10 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from common.data import ImageDataset, load_dataset
+from common.data import DATASETS, ImageDataset, load_dataset
 
 # --- data --------------------------------------------------------------------------------------
-PIXEL_MEAN = 0.1307  # of the MNIST training pixels on the [0, 1] scale
-PIXEL_STD = 0.3081
+# Inputs are standardized with the dataset's own pixel mean and std (common/data.py DATASETS).
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 
@@ -180,14 +179,14 @@ class TaskData:
         return len(self.train_labels)
 
 
-def normalize(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels -> [0, 1] -> standardized with the task's mean and std, as float32."""
+def normalize(images: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """uint8 pixels -> [0, 1] -> standardized with the dataset's mean and std, as float32."""
     # In place on one new array: the training set is 188 MB as float32, and every temporary
     # the plain expression would make costs page faults (about a second here).
     normalized = images.astype(np.float32)
     normalized /= np.float32(255.0)
-    normalized -= np.float32(PIXEL_MEAN)
-    normalized /= np.float32(PIXEL_STD)
+    normalized -= np.float32(mean)
+    normalized /= np.float32(std)
     return normalized
 
 
@@ -204,10 +203,12 @@ def prepare(dataset: ImageDataset, run: RunConfig) -> TaskData:
             )
     train = slice(0, run.train_size)
     test = slice(0, run.test_size)
+    spec = DATASETS[dataset.name]
+    stats = (spec.pixel_mean, spec.pixel_std)
     return TaskData(
-        train_images=normalize(dataset.train_images[train]),
+        train_images=normalize(dataset.train_images[train], *stats),
         train_labels=dataset.train_labels[train],
-        test_images=normalize(dataset.test_images[test]),
+        test_images=normalize(dataset.test_images[test], *stats),
         test_labels=dataset.test_labels[test],
         dataset=dataset,
     )

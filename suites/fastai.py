@@ -97,10 +97,8 @@ def make_learner(model: nn.Module, dls: DataLoaders, run: RunConfig) -> Learner:
         dls,
         model,
         loss_func=F.cross_entropy,
-        # torch's own Adam through fastai's OptimWrapper, so the update is bit-identical to
-        # raw_pytorch's. fastai's default opt_func, its own Adam, defaults to beta2 0.99, eps 1e-5
-        # and a decoupled weight decay of 0.01, and even given the task's values it rounds
-        # differently (sqrt(v / bias correction) where torch has sqrt(v) / sqrt(bias correction)).
+        # torch's Adam through fastai's OptimWrapper, with the task's settings: fastai's own Adam
+        # defaults to beta2 0.99, eps 1e-5 and a decoupled weight decay of 0.01.
         opt_func=partial(
             OptimWrapper,
             opt=torch.optim.Adam,

@@ -47,7 +47,7 @@ def convnet() -> nn.Sequential:
 
 
 def build_model(run: RunConfig) -> nn.Module:
-    # Seeds torch (CPU and CUDA), and Python's and NumPy's generators too, which nothing here uses.
+    # Seeds torch (CPU and CUDA), NumPy and Python's random.
     manual_seed(run.seed)
     model = convnet() if run.model == "convnet" else linear()
     return model.to(resolve_device(run.device))

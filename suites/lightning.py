@@ -85,7 +85,7 @@ class ConvNet(pl.LightningModule):
 
 
 def build_model(run: RunConfig) -> ConvNet:
-    # Seeds torch with torch.manual_seed(run.seed), as raw_pytorch does (and numpy and random).
+    # Seeds torch, NumPy and Python's random.
     pl.seed_everything(run.seed, verbose=False)
     # Built on the CPU: the Trainer moves it to run.device when fit starts.
     return ConvNet(run.model)

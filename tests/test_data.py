@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from common import data
-from common.data import DataError, DatasetSpec, load_dataset, read_idx
+from common.data import DATASETS, DataError, DatasetSpec, load_dataset, read_idx
 
 STEMS = data.DATASETS["mnist"].files
 REAL_MNIST = Path(
@@ -61,7 +61,7 @@ def cache(tmp_path, monkeypatch) -> Path:
 def register(monkeypatch, arrays: dict[str, np.ndarray]) -> DatasetSpec:
     """Add a dataset "tiny" (env var TINY_DIR) pinned to the content of ``arrays``."""
     pins = {s: hashlib.sha256(idx_bytes(a)).hexdigest() for s, a in arrays.items()}
-    spec = DatasetSpec("tiny", pins, mirrors=())
+    spec = DatasetSpec("tiny", pins, mirrors=(), pixel_mean=0.5, pixel_std=0.25)
     monkeypatch.setitem(data.DATASETS, "tiny", spec)
     return spec
 
@@ -290,6 +290,21 @@ def test_download_server_down(tiny, cache):
     assert "\n" not in message and f"127.0.0.1:{port}" in message and "ConnectionError" in message
     assert "set TINY_DIR=" in message
     assert not list((cache / "tiny").glob("*"))
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_pinned_pixel_statistics_are_the_training_sets_own(name, cache):
+    spec = DATASETS[name]
+    where = {"mnist": REAL_MNIST if REAL_MNIST.is_dir() else None}.get(name)
+    try:
+        dataset = load_dataset(name, data_dir=where, download=False, progress=False)
+    except DataError as error:
+        pytest.skip(f"{name} is not on this machine: {error}")
+    pixels = dataset.train_images / np.float64(255)
+    assert (spec.pixel_mean, spec.pixel_std) == (
+        round(float(pixels.mean()), 4),
+        round(float(pixels.std()), 4),
+    )
 
 
 @pytest.mark.skipif(not REAL_MNIST.is_dir(), reason=f"no MNIST at {REAL_MNIST}")
