@@ -137,6 +137,7 @@ def measure(
         "batch_size": run.batch_size,
         "switch": run.switch,
         "seed": run.seed,
+        "init": run.init,
         "device": description["device"],
         "threads": run.threads,
         "dataset": run.dataset,

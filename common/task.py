@@ -42,6 +42,20 @@ DEFAULT_SEED = 0
 
 DEVICES = ("auto", "cpu", "cuda")
 MODES = ("default", "eager", "graph", "xla", "compile")
+# "framework": each framework's own initializers (the task leaves them free). "torch": raw
+# PyTorch's initial weights for the same seed, converted (Keras): to tell how much of a gap is
+# initialization and how much the framework. The torch suites' own init is torch's already.
+INITS = ("framework", "torch")
+
+# The test accuracy every suite should reach, on the mean over seeds, after DEFAULT_EPOCHS
+# epochs of the full training set (the Keras example this task follows reaches about 99%).
+ACCURACY_BARS = {("mnist", DEFAULT_EPOCHS): 0.985}
+
+
+def accuracy_bar(dataset: str | None, epochs: int | None) -> float | None:
+    """The bar for a dataset after a number of epochs, or None where the task sets none."""
+    return ACCURACY_BARS.get((dataset, epochs))
+
 
 # --- model "linear": for measuring framework overhead ------------------------------------------
 # Flatten; Dense 784->10. Its kernels cost next to nothing, so what a training step costs beyond
@@ -93,6 +107,11 @@ class RunConfig:
         "default",
         "a framework switch that costs time per step (each suite lists its own; default: none)",
     )
+    init: str = _knob(
+        "framework",
+        "initial weights: the framework's own, or raw PyTorch's for the same seed (torch)",
+        choices=INITS,
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "threads", "batch_size"):
@@ -108,7 +127,7 @@ class RunConfig:
             raise SettingError(
                 f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}"
             )
-        for name, allowed in (("mode", MODES), ("model", MODELS)):
+        for name, allowed in (("mode", MODES), ("model", MODELS), ("init", INITS)):
             if getattr(self, name) not in allowed:
                 raise SettingError(
                     f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"

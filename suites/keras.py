@@ -46,7 +46,8 @@ def build_model(run: RunConfig) -> keras.Model:
     keras.utils.set_random_seed(run.seed)
     # Keras' default init (glorot_uniform kernels, zero biases), not torch's (kaiming_uniform
     # with a=sqrt(5), uniform biases): the task leaves each framework its own.
-    return convnet() if run.model == "convnet" else linear()
+    model = convnet() if run.model == "convnet" else linear()
+    return start_from_torch(model, run) if run.init == "torch" else model  # see the end
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -216,6 +217,40 @@ class ReportToHooks(keras.callbacks.Callback):
         # size, like raw_pytorch's; val_accuracy is measured on validation_data.
         if self.hooks.epoch_end(epoch + 1, logs["loss"], logs["val_accuracy"]):
             self.model.stop_training = True
+
+
+def start_from_torch(model: keras.Model, run: RunConfig) -> keras.Model:
+    """--init torch: raw PyTorch's initial weights for the same seed, so that what is left of a
+    gap to raw PyTorch is the framework (its kernels, Adam's epsilon), not the initialization."""
+    from suites import raw_pytorch
+
+    copy_torch_weights(raw_pytorch.build_model(run.with_(device="cpu", init="framework")), model)
+    return model
+
+
+def copy_torch_weights(torch_model, keras_model: keras.Model) -> None:
+    """A torch nn.Sequential's weights into the same layers in Keras, from NCHW to NHWC layouts
+    (tests/test_keras_equivalence.py checks the two then compute the same function)."""
+    import torch
+
+    convs = [m for m in torch_model if isinstance(m, torch.nn.Conv2d)]
+    (linear_layer,) = [m for m in torch_model if isinstance(m, torch.nn.Linear)]
+    keras_convs = [layer for layer in keras_model.layers if isinstance(layer, layers.Conv2D)]
+    (flatten,) = [layer for layer in keras_model.layers if isinstance(layer, layers.Flatten)]
+    (dense,) = [layer for layer in keras_model.layers if isinstance(layer, layers.Dense)]
+
+    def numpy(tensor):
+        return tensor.detach().cpu().numpy()
+
+    for conv, keras_conv in zip(convs, keras_convs, strict=True):
+        # torch (out, in, kh, kw) -> Keras (kh, kw, in, out)
+        keras_conv.set_weights([numpy(conv.weight).transpose(2, 3, 1, 0), numpy(conv.bias)])
+    # torch's Flatten lays the features out as (C, H, W), Keras' as (H, W, C): the Linear
+    # weight's columns, (out, C*H*W), become the Dense kernel's rows, (H*W*C, out).
+    height, width, channels = flatten.input.shape[1:]
+    weight = numpy(linear_layer.weight).reshape(-1, channels, height, width)
+    kernel = weight.transpose(2, 3, 1, 0).reshape(height * width * channels, -1)
+    dense.set_weights([kernel, numpy(linear_layer.bias)])
 
 
 def linear() -> keras.Sequential:
