@@ -44,7 +44,8 @@ def _by_variant(rows: list[dict]) -> dict[tuple[str, str], dict[int, dict]]:
             continue
         if row.get("switch", "default") != "default":
             continue
-        groups.setdefault((row["variant"], row["mode"]), {}).setdefault(row.get("seed"), row)
+        seed = row.get("seed", task.DEFAULT_SEED)  # records from before the field: the default
+        groups.setdefault((row["variant"], row["mode"]), {}).setdefault(seed, row)
     return groups
 
 
@@ -124,6 +125,7 @@ def find_spreads(run_dir: Path, settings: dict, fallback: Path) -> tuple[list[di
     newest seeds run beside it (same dataset, epochs, sizes, model, batch, init), else from the
     committed record in `fallback` (docs/results/seeds-<dataset>/), else None. Also says where
     they came from."""
+    ours = _matching(settings)
     candidates = sorted(run_dir.parent.glob(f"*/report/{FILE}"), reverse=True)
     candidates.append(fallback / FILE)
     for path in candidates:
@@ -131,12 +133,14 @@ def find_spreads(run_dir: Path, settings: dict, fallback: Path) -> tuple[list[di
             record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        theirs = record.get("settings", {})
-        if record.get("kind") == f"{KIND}-run" and all(
-            theirs.get(k, DEFAULTS.get(k)) == settings.get(k, DEFAULTS.get(k)) for k in MATCHING
-        ):
+        if record.get("kind") == f"{KIND}-run" and _matching(record.get("settings", {})) == ours:
             return record["variants"], record.get("source", str(path.parent.parent))
     return None
+
+
+def _matching(settings: dict) -> dict:
+    """The settings a seeds run must share with a comparison, a knob it predates at its default."""
+    return {k: settings[k] if settings.get(k) is not None else DEFAULTS[k] for k in MATCHING}
 
 
 def run_record(records: list[dict], settings: dict, source: str, environment: dict) -> dict:
@@ -144,7 +148,7 @@ def run_record(records: list[dict], settings: dict, source: str, environment: di
     return {
         "kind": f"{KIND}-run",
         "source": source,
-        "settings": {k: settings.get(k) for k in MATCHING},
+        "settings": _matching(settings),
         "machine": {
             k: environment.get(k) for k in ("cpu", "cores", "threads", "date", "git_commit")
         },

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from common import accuracy, files
 from common.report.page import write_html
 from common.report.plots import PLOTS, plot_modes, write_plots
 from common.report.run import ReportError, RunData, load_run
@@ -58,6 +59,12 @@ def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
     ]
     summary = write_summary([(label, data) for label, data, _ in runs], out)
     write_html(runs, out)
+    if not more and datas[0].accuracy_source == "this run":  # for comparisons' reports to merge
+        data = datas[0]
+        record = accuracy.run_record(
+            data.accuracy, data.runs.get("settings", {}), f"results/{data.name}", data.environment
+        )
+        files.write_json(out / accuracy.FILE, record)
     return summary
 
 

@@ -13,10 +13,13 @@ from common import files
 from common.report import sources
 from common.report.run import RunData
 from common.report.tables import (
+    ACCURACY_HEADERS,
     HEADERS,
     OVERHEAD_HEADERS,
     SIDE_BY_SIDE_NOTE,
     TTA_HEADERS,
+    accuracy_note,
+    accuracy_rows,
     align,
     environment_facts,
     notes,
@@ -66,6 +69,11 @@ def _run_section(data: RunData, out: Path, plots: list[str], depth: int = 2) -> 
         if data.time_to_accuracy
         else ""
     )
+    if data.accuracy:
+        tta = (
+            f"<{h}>Accuracy over seeds</{h}>{_html_table(ACCURACY_HEADERS, accuracy_rows(data))}"
+            f"<p>{e(accuracy_note(data))}</p>{tta}"
+        )
     if data.overhead:
         tta = (
             f"<{h}>Framework overhead per training step</{h}>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import statistics
 from pathlib import Path
 
 import matplotlib
@@ -129,6 +130,13 @@ def _seed_groups(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return {key: list(by_seed.values()) for key, by_seed in groups.items()}
 
 
+def _band(ax, epochs: list[int], means: list[float], sds: list[float], color) -> None:
+    """mean ± one standard deviation, shaded."""
+    low = [m - d for m, d in zip(means, sds, strict=True)]
+    high = [m + d for m, d in zip(means, sds, strict=True)]
+    ax.fill_between(epochs, low, high, color=color, alpha=0.2)
+
+
 def _accuracy_curves(ax, groups: dict[tuple[str, str], list[dict]]) -> str:
     """Each group's accuracy per epoch: the mean over its seeds, with a band over their range
     where there are several. Returns the caption that says which."""
@@ -148,8 +156,12 @@ def _accuracy_curves(ax, groups: dict[tuple[str, str], list[dict]]) -> str:
             label=f"{variant} ({mode})" + (f", {len(rows)} seeds" if len(rows) > 1 else ""),
         )
         if len(rows) > 1:
-            ax.fill_between(
-                epochs, [min(v) for v in values], [max(v) for v in values], color=color, alpha=0.2
+            _band(
+                ax,
+                epochs,
+                [statistics.fmean(v) for v in values],
+                [statistics.stdev(v) for v in values],
+                color,
             )
     epochs = sorted(
         {h["epoch"] for rows in groups.values() for r in rows for h in r["epoch_history"]}
@@ -163,7 +175,7 @@ def _accuracy_curves(ax, groups: dict[tuple[str, str], list[dict]]) -> str:
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     seeds = max(len(rows) for rows in groups.values())
     return (
-        "line: mean over seeds; band: their range (lowest to highest)"
+        "line: mean over seeds; band: ± one standard deviation"
         if seeds > 1
         else "single measurement: one seed per variant, no interval"
     )
@@ -176,6 +188,27 @@ def plot_accuracy(data: RunData) -> Figure | None:
         return None
     fig, ax = _figure(data, "Test accuracy after each epoch", 4.8)
     ax.set_xlabel(f"epoch · {_accuracy_curves(ax, groups)}")
+    return fig
+
+
+def plot_accuracy_over_seeds(data: RunData) -> Figure | None:
+    """The merged seeds run's accuracy per epoch, mean ± sd (a seeds run's own rows are drawn by
+    plot_accuracy already)."""
+    if not data.accuracy or data.accuracy_source == "this run":
+        return None
+    fig, ax = _figure(data, f"Test accuracy over seeds (from {data.accuracy_source})", 4.8)
+    for record in data.accuracy:
+        epochs = [e["epoch"] for e in record["per_epoch"]]
+        means = [100 * e["mean"] for e in record["per_epoch"]]
+        sds = [100 * (e["sd"] or 0.0) for e in record["per_epoch"]]
+        color = _color(record["variant"])
+        label = f"{record['variant']} ({record['mode']}), {len(record['seeds'])} seeds"
+        ax.plot(epochs, means, marker="o", color=color, label=label)
+        _band(ax, epochs, means, sds, color)
+        ax.set_xticks(epochs)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlabel("epoch · line: mean over seeds; band: ± one standard deviation")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     return fig
 
 
@@ -323,6 +356,7 @@ PLOTS = {
     "throughput": plot_throughput,
     "loc": plot_loc,
     "accuracy_per_epoch": plot_accuracy,
+    "accuracy_over_seeds": plot_accuracy_over_seeds,
     "loc_vs_speed": plot_loc_vs_speed,
     "modes": plot_modes,
     "time_to_accuracy": plot_time_to_accuracy,

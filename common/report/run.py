@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import metrics, registry, speed, task
+from common import accuracy, metrics, registry, speed, task
+
+SEEDS_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results"  # seeds-<dataset>/
 
 
 @functools.cache
@@ -27,6 +29,10 @@ class RunData:
     cache: dict | None
     time_to_accuracy: list[dict]
     name: str = ""  # the run folder's name
+    # accuracy over seeds (common/accuracy.py): this run's own when it trained several seeds,
+    # else merged from the newest matching seeds run; and where they come from
+    accuracy: list[dict] = field(default_factory=list)
+    accuracy_source: str = ""
 
     @property
     def reference(self) -> dict | None:
@@ -250,7 +256,17 @@ def load_run(run_dir: Path) -> RunData:
         ]
     add_speed(rows)
     incomplete = [e for e in runs.get("variants", []) if e.get("status") != "ok"] + lost
+    settings = runs.get("settings", {})
+    spreads, source = [], ""
+    if accuracy.has_seeds(rows):
+        spreads, source = accuracy.spreads(rows, settings), "this run"
+    elif found := accuracy.find_spreads(
+        run_dir, settings, SEEDS_RECORDS / f"seeds-{settings.get('dataset', 'mnist')}"
+    ):
+        spreads, source = found
     return RunData(
+        accuracy=sorted(spreads, key=lambda r: order(r["variant"], r["mode"])),
+        accuracy_source=source,
         name=run_dir.name,
         environment=_read_json(run_dir / "environment.json"),
         runs=runs,

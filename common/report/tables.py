@@ -48,6 +48,16 @@ TTA_HEADERS = (
     "evaluation s (beside)",
     "epochs cap",
 )
+ACCURACY_HEADERS = (
+    "suite",
+    "mode",
+    "seeds",
+    "test acc. % (mean ± sd)",
+    "range %",
+    "vs raw PyTorch, points [95% CI]",
+    "verdict",
+    "bar",
+)
 NUMERIC_FROM = 3  # HEADERS from here on are numbers, right-aligned (TTA_HEADERS: from 2)
 ERROR_WIDTH = 40  # characters of an error shown in the table; the notes below give it whole
 
@@ -259,6 +269,45 @@ def tta_rows(data: RunData) -> list[list[str]]:
     ]
 
 
+def accuracy_rows(data: RunData) -> list[list[str]]:
+    rows = []
+    for r in data.accuracy:
+        versus = r.get("versus_reference")
+        bar = r.get("bar")
+        rows.append(
+            [
+                r["variant"],
+                r["mode"],
+                str(len(r["seeds"])),
+                f"{100 * r['mean']:.2f} ± {_f(r['sd'] and 100 * r['sd'], '.2f')}",
+                f"{100 * r['low']:.2f}–{100 * r['high']:.2f}",
+                "reference" if versus is None else _interval_text(versus, "+.2f", 100),
+                "reference" if versus is None else versus["verdict"],
+                "—" if bar is None else f"{'meets' if r['meets_bar'] else 'BELOW'} {100 * bar:g}%",
+            ]
+        )
+    return rows
+
+
+def accuracy_note(data: RunData) -> str:
+    """Where the accuracy over seeds comes from, and how to read it."""
+    if not data.accuracy:
+        return ""
+    where = (
+        "this run's seeds"
+        if data.accuracy_source == "this run"
+        else f"the seeds run {data.accuracy_source} (same dataset, epochs, sizes and model; "
+        f"its own machine and date), not this run"
+    )
+    return (
+        f"From {where}. Mean and sample standard deviation of the final test accuracy over the "
+        "seeds; the difference to raw PyTorch's mean with a Welch 95% interval: higher or lower "
+        "only when the interval excludes 0. Raw PyTorch, Lightning, Ignite and fastai train "
+        "step-identical models for a seed, so their rows agree exactly; the bar is the task's, "
+        "judged on the mean."
+    )
+
+
 def notes(data: RunData, markdown: bool = False) -> list[str]:
     """The lines below the table, plain text."""
     lines, reference = [], data.reference
@@ -437,6 +486,12 @@ def summary_parts(data: RunData, depth: int = 1, heading: str = "") -> list[str]
         parts += [
             f"{h}# Framework overhead per training step",
             _markdown_table(OVERHEAD_HEADERS, overhead_rows(data)),
+        ]
+    if data.accuracy:
+        parts += [
+            f"{h}# Accuracy over seeds",
+            _markdown_table(ACCURACY_HEADERS, accuracy_rows(data)),
+            accuracy_note(data),
         ]
     if data.time_to_accuracy:
         parts += [f"{h}# Time to accuracy", _markdown_table(TTA_HEADERS, tta_rows(data))]
