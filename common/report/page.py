@@ -15,6 +15,8 @@ from common.report.run import RunData
 from common.report.tables import (
     ACCURACY_HEADERS,
     HEADERS,
+    LOC_HEADERS,
+    LOC_NOTE,
     OVERHEAD_HEADERS,
     SIDE_BY_SIDE_NOTE,
     TTA_HEADERS,
@@ -22,6 +24,7 @@ from common.report.tables import (
     accuracy_rows,
     align,
     environment_facts,
+    loc_rows,
     notes,
     overhead_rows,
     runs_rows,
@@ -69,6 +72,11 @@ def _run_section(data: RunData, out: Path, plots: list[str], depth: int = 2) -> 
         if data.time_to_accuracy
         else ""
     )
+    if data.training:
+        tta = (
+            f"<{h}>Lines of code</{h}>{_html_table(LOC_HEADERS, loc_rows(data))}"
+            f"<p>{e(LOC_NOTE)}</p>{tta}"
+        )
     if data.accuracy:
         tta = (
             f"<{h}>Accuracy over seeds</{h}>{_html_table(ACCURACY_HEADERS, accuracy_rows(data))}"

@@ -48,6 +48,13 @@ TTA_HEADERS = (
     "evaluation s (beside)",
     "epochs cap",
 )
+LOC_HEADERS = (
+    "suite",
+    "example LOC",
+    "harness LOC",
+    "file LOC",
+    "lines +/− vs raw PyTorch",
+)
 ACCURACY_HEADERS = (
     "suite",
     "mode",
@@ -269,6 +276,24 @@ def tta_rows(data: RunData) -> list[list[str]]:
     ]
 
 
+def loc_rows(data: RunData) -> list[list[str]]:
+    """Per suite: the example's logical lines (the headline LOC), the harness section's, the
+    whole file's (radon, measured with the run), and the diff against raw PyTorch's example."""
+    rows = {}
+    for row in data.training:
+        rows.setdefault(
+            row["suite"],
+            [
+                row["suite"],
+                _f(row.get("loc"), "d"),
+                _f(row.get("harness_loc"), "d"),
+                _f(row.get("file_loc"), "d"),
+                sources.changed_text(row["suite"]),
+            ],
+        )
+    return list(rows.values())
+
+
 def accuracy_rows(data: RunData) -> list[list[str]]:
     rows = []
     for r in data.accuracy:
@@ -287,6 +312,14 @@ def accuracy_rows(data: RunData) -> list[list[str]]:
             ]
         )
     return rows
+
+
+LOC_NOTE = (
+    "Logical lines (radon). The example is each suite's file above its `# --- harness` section, "
+    "what a learner copies; the harness section holds what exists only for the comparison "
+    "(the SUITE registration, configure, describe, the callback that reports to the harness). "
+    f"+/−: {sources.MEASURE}."
+)
 
 
 def accuracy_note(data: RunData) -> str:
@@ -398,6 +431,8 @@ def align(headers) -> list[str]:
         if headers in (HEADERS, OVERHEAD_HEADERS)
         else len(headers)
         if headers == RUNS_HEADERS
+        else 1
+        if headers == LOC_HEADERS
         else 2
     )
     return ["left"] * numeric_from + ["right"] * (len(headers) - numeric_from)
@@ -486,6 +521,12 @@ def summary_parts(data: RunData, depth: int = 1, heading: str = "") -> list[str]
         parts += [
             f"{h}# Framework overhead per training step",
             _markdown_table(OVERHEAD_HEADERS, overhead_rows(data)),
+        ]
+    if data.training:
+        parts += [
+            f"{h}# Lines of code",
+            _markdown_table(LOC_HEADERS, loc_rows(data)),
+            LOC_NOTE,
         ]
     if data.accuracy:
         parts += [
