@@ -7,11 +7,7 @@ fit() with a Callback that reports to the harness, predict(), and the .keras for
 """
 
 # --- imports -----------------------------------------------------------------------------------
-# This file is the module suites.keras; with absolute imports `import keras` is still the
-# installed package. Keras reads KERAS_BACKEND once, at import: the harness runs each backend
-# in its own process. TensorFlow's C++ runtime logs INFO lines to stderr when it loads (and
-# XLA's in "xla" mode); TF_CPP_MIN_LOG_LEVEL=1 in the environment hides most of them, but only
-# when set before TensorFlow loads, so this file leaves it to the caller.
+# Keras reads KERAS_BACKEND once, at import: one backend per process.
 import os
 from pathlib import Path
 
@@ -75,11 +71,8 @@ def compile_options(mode: str) -> dict:
 
 def train(model: keras.Model, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> keras.Model:
     model.compile(
-        # Keras' default epsilon is 1e-7, and Keras adds it to the un-bias-corrected sqrt(v):
-        # even at torch's 1e-8 it acts like torch's eps / sqrt(1 - beta_2**t), 32x larger at
-        # the first step and torch's within a few thousand, so the updates differ by a hair.
-        # Keras' weight_decay is decoupled (AdamW's), torch Adam's is an L2 term: the two agree
-        # only at 0, and None spares Keras a no-op decay step on every variable.
+        # The task's Adam: Keras' default epsilon is 1e-7 (the task's is torch's 1e-8), and its
+        # weight_decay is decoupled (AdamW's): None when the task has none.
         optimizer=keras.optimizers.Adam(
             learning_rate=task.LEARNING_RATE,
             beta_1=task.ADAM_BETAS[0],
@@ -87,8 +80,7 @@ def train(model: keras.Model, data: TaskData, run: RunConfig, hooks: TrainingHoo
             epsilon=task.ADAM_EPS,
             weight_decay=task.WEIGHT_DECAY or None,
         ),
-        # Cross-entropy on logits, as torch's F.cross_entropy: a linear last layer and
-        # from_logits=True rather than Keras' usual softmax layer with the default loss.
+        # On logits: a linear last layer, rather than Keras' usual softmax layer.
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         **compile_options(run.mode),
@@ -101,8 +93,7 @@ def train(model: keras.Model, data: TaskData, run: RunConfig, hooks: TrainingHoo
         validation_data=(to_inputs(data.test_images), data.test_labels),
         validation_batch_size=task.EVAL_BATCH_SIZE,
         shuffle=True,
-        # verbose=0: no progress bar or per-epoch line; the harness prints one line per epoch.
-        # (1, Keras' default bar, is the overhead scenario's progress_bar switch.)
+        # No progress bar: the harness prints each epoch (the overhead scenario measures it).
         verbose=1 if run.switch == "progress_bar" else 0,
         callbacks=[ReportToHooks(hooks)],
     )
@@ -118,8 +109,7 @@ def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
 
 # --- save / load -------------------------------------------------------------------------------
 def save(model: keras.Model, path: Path) -> Path:
-    # The .keras zip holds the architecture, the compile() settings, the weights and the
-    # optimizer's state: more than raw_pytorch's state_dict, and it needs no code to rebuild.
+    # The .keras zip: architecture, compile() settings, weights and the optimizer's state.
     path = Path(path).with_suffix(".keras")
     model.save(path)
     return path
