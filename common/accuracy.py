@@ -134,7 +134,10 @@ def find_spreads(run_dir: Path, settings: dict, fallback: Path) -> tuple[list[di
         except (OSError, json.JSONDecodeError):
             continue
         if record.get("kind") == f"{KIND}-run" and _matching(record.get("settings", {})) == ours:
-            return record["variants"], record.get("source", str(path.parent.parent))
+            source = record.get("source", str(path.parent.parent))
+            if path.parent == fallback:
+                source = f"{source}, recorded in docs/results/{fallback.name}"
+            return record["variants"], source
     return None
 
 
