@@ -11,6 +11,9 @@ Optional keys: "backends" and "backend_env" for a framework whose backend is cho
 environment variable at import; every backend is then its own variant, run in its own process.
 "switches": the framework's own settings that cost time per step (a progress bar, a logger, a
 barebones trainer), which the overhead scenario measures beside the suite as written.
+"distributed": {"of": <suite>, "launcher": <name>} marks a data-parallel variant of another
+suite, started by a launcher of common/distributed.py (torchrun, or one process with several XLA
+devices). Such suites are the ddp scenario's alone: variants() leaves them out unless asked.
 
 The functions every suite module defines (the contract, the same for every framework):
 
@@ -66,6 +69,8 @@ class Variant:
     switches: tuple[str, ...] = ()
     backend: str | None = None
     backend_env: str | None = None
+    distributes: str | None = None  # the single-process suite this one runs data-parallel
+    launcher: str | None = None
 
     @property
     def id(self) -> str:
@@ -145,13 +150,18 @@ def _suite_meta(path: Path) -> dict:
     raise SuiteError(f"{path.name}: no module-level SUITE = {{...}} registration found")
 
 
-def variants() -> list[Variant]:
-    """Every registered suite and backend, in a stable order (the reference suite first)."""
+def variants(distributed: bool | None = False) -> list[Variant]:
+    """Every registered suite and backend, in a stable order (the reference suite first).
+    distributed: False, the single-process suites (the comparison's); True, the data-parallel
+    ones (the ddp scenario's); None, both."""
     found = []
     for path in sorted(SUITES_DIR.glob("*.py")):
         if path.name.startswith("_"):
             continue
         meta = _suite_meta(path)
+        parallel = meta.get("distributed")
+        if distributed is not None and distributed != bool(parallel):
+            continue
         common = dict(
             suite=path.stem,
             framework=meta["framework"],
@@ -159,6 +169,8 @@ def variants() -> list[Variant]:
             extra=meta["extra"],
             modes=tuple(meta.get("modes", ())),
             switches=tuple(meta.get("switches", ())),
+            distributes=parallel["of"] if parallel else None,
+            launcher=parallel["launcher"] if parallel else None,
         )
         backends = meta.get("backends")
         if backends:
@@ -173,9 +185,9 @@ def variants() -> list[Variant]:
 REFERENCE = "raw_pytorch"
 
 
-def select(names: list[str] | None) -> list[Variant]:
+def select(names: list[str] | None, distributed: bool | None = False) -> list[Variant]:
     """The variants named (a suite name selects all its backends), or all of them."""
-    known = variants()
+    known = variants(distributed)
     if not names:
         return known
     chosen = []

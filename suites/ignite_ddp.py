@@ -1,0 +1,231 @@
+"""MNIST convnet in PyTorch Ignite, data-parallel: suites/ignite.py with ignite.distributed.
+
+idist.initialize joins the ranks torchrun started (idist.Parallel is the same as a context
+manager, and can start the processes itself); auto_model, auto_dataloader and auto_optim adapt
+the model, loader and optimizer to the world size. Ignite's metrics reduce across ranks by
+themselves. Diff it against ignite.py to see what going distributed changes.
+
+    torchrun --nproc-per-node 2 -m suites.ignite_ddp --epochs 2 --threads 1
+"""
+
+# --- imports -----------------------------------------------------------------------------------
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from ignite import distributed as idist
+from ignite.engine import Engine, Events, create_supervised_evaluator, create_supervised_trainer
+from ignite.handlers import Checkpoint, ProgressBar
+from ignite.metrics import Accuracy, Loss
+from ignite.utils import manual_seed
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
+
+from common import task
+from common.hooks import TrainingHooks
+from common.task import RunConfig, SettingError, TaskData
+
+SUITE = {
+    "framework": "pytorch-ignite",
+    "imports": ["ignite"],
+    "extra": "ignite",
+    "modes": ["eager", "compile"],
+    "switches": ["progress_bar"],
+    "distributed": {"of": "ignite", "launcher": "torchrun"},
+}
+
+
+# --- model -------------------------------------------------------------------------------------
+def convnet() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, task.CONV1_CHANNELS, task.KERNEL_SIZE),
+        nn.ReLU(),
+        nn.MaxPool2d(task.POOL_SIZE),
+        nn.Conv2d(task.CONV1_CHANNELS, task.CONV2_CHANNELS, task.KERNEL_SIZE),
+        nn.ReLU(),
+        nn.MaxPool2d(task.POOL_SIZE),
+        nn.Flatten(),
+        nn.Dropout(task.DROPOUT),
+        nn.Linear(task.FLAT_FEATURES, task.NUM_CLASSES),
+    )
+
+
+def build_model(run: RunConfig) -> nn.Module:
+    device = resolve_device(run.device)
+    if idist.backend() is None:  # from torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT
+        idist.initialize("nccl" if device.type == "cuda" else "gloo")
+    # Seeds torch (CPU and CUDA), and Python's and NumPy's generators too, which nothing here uses.
+    manual_seed(run.seed)
+    torch.set_num_threads(run.threads)
+    model = convnet() if run.model == "convnet" else linear()
+    # Moves it to this rank's device (idist.device()) and wraps it in DistributedDataParallel.
+    return idist.auto_model(model)
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(requested)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SettingError(f"device {requested!r}: torch sees {torch.cuda.device_count()} GPUs")
+    return device
+
+
+# --- data --------------------------------------------------------------------------------------
+def to_tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
+    # NCHW: torch wants the channel axis first. from_numpy shares memory, nothing is copied.
+    return TensorDataset(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels))
+
+
+def make_train_loader(data: TaskData, run: RunConfig) -> DataLoader:
+    dataset = to_tensors(data.train_images, data.train_labels)
+    # auto_dataloader divides batch_size by the world size (a step still sees run.batch_size
+    # images in all) and keeps this DistributedSampler, which shuffles alike on every rank and
+    # gives each rank every world_size-th image. It indexes the dataset image by image (it has
+    # no room for ignite.py's whole-batch sampler, which passes batch_size=None).
+    shard = DistributedSampler(dataset, shuffle=True, seed=run.seed)
+    return idist.auto_dataloader(dataset, batch_size=run.batch_size, sampler=shard)
+
+
+def make_test_batches(images: np.ndarray, labels: np.ndarray) -> list:
+    # An engine runs on any iterable. Plain tensor slices, not a DataLoader: a DataLoader without
+    # its own generator draws a seed from torch's global generator each epoch, which would shift
+    # the dropout masks of the following epochs away from raw_pytorch's.
+    images = torch.from_numpy(images).unsqueeze(1).split(task.EVAL_BATCH_SIZE)
+    labels = torch.from_numpy(labels).split(task.EVAL_BATCH_SIZE)
+    return list(zip(images, labels, strict=True))
+
+
+# --- training ----------------------------------------------------------------------------------
+def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> nn.Module:
+    if run.mode not in ("default", *SUITE["modes"]):
+        raise ValueError(f"mode {run.mode!r} is not available in Ignite; use eager or compile")
+    device = next(model.parameters()).device
+    loader = make_train_loader(data, run)
+    # auto_optim: unchanged for torch's native DDP; wrapped for Horovod and XLA.
+    optimizer = idist.auto_optim(
+        torch.optim.Adam(
+            model.parameters(),
+            lr=task.LEARNING_RATE,
+            betas=task.ADAM_BETAS,
+            eps=task.ADAM_EPS,
+            weight_decay=task.WEIGHT_DECAY,
+        )
+    )
+    forward = torch.compile(model) if run.mode == "compile" else model
+
+    # The trainer's default output is loss.item(), a device sync every step. This one hands on
+    # the step's logits and labels too, so Ignite's Loss metric averages the epoch's training
+    # loss over the outputs it already has (weighted by batch size, like raw_pytorch's loss_sum).
+    def step_output(x, y, y_pred, loss):
+        return {"y_pred": y_pred, "y": y, "loss": loss.detach()}
+
+    trainer = create_supervised_trainer(
+        forward, optimizer, F.cross_entropy, device=device, output_transform=step_output
+    )
+    # Summed on the device, so no sync per step either; reset as each epoch starts.
+    train_loss = Loss(
+        F.cross_entropy, output_transform=lambda out: (out["y_pred"], out["y"]), device=device
+    )
+    train_loss.attach(trainer, "loss")  # engine.state.metrics["loss"] at EPOCH_COMPLETED
+    # Evaluated uncompiled, as raw_pytorch's predict is: eval mode and the 1000-image batch would
+    # each cost a recompile.
+    evaluator = create_supervised_evaluator(model, metrics={"accuracy": Accuracy()}, device=device)
+    test_batches = make_test_batches(data.test_images, data.test_labels)
+
+    @trainer.on(Events.EPOCH_STARTED)
+    def reshuffle(engine: Engine) -> None:  # a new shuffle each epoch, the same on every rank
+        loader.sampler.set_epoch(engine.state.epoch - 1)
+
+    @trainer.on(Events.ITERATION_COMPLETED)
+    def report_step(engine: Engine) -> None:
+        hooks.batch_end(engine.state.output["loss"])
+
+    @trainer.on(Events.EPOCH_COMPLETED)
+    def validate(engine: Engine) -> None:
+        hooks.validation_start()
+        accuracy = evaluator.run(test_batches).metrics["accuracy"]
+        hooks.validation_end()
+        if hooks.epoch_end(engine.state.epoch, engine.state.metrics["loss"], accuracy):
+            engine.terminate()
+
+    attach_switch(trainer, run.switch)  # the overhead scenario's: see the end
+
+    # Engine (not DeterministicEngine, deterministic=False is the default): it leaves the RNGs
+    # and the loader's shuffle alone, so the run matches raw_pytorch step for step.
+    trainer.run(loader, max_epochs=run.epochs)
+    return model
+
+
+# --- evaluation --------------------------------------------------------------------------------
+def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
+    device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def predict_step(engine: Engine, batch: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        return model(batch.to(device)).argmax(1).cpu()
+
+    # A bare Engine: create_supervised_evaluator expects (images, labels) batches, and there are
+    # no labels to predict with.
+    predictor = Engine(predict_step)
+    predictions = []
+
+    @predictor.on(Events.ITERATION_COMPLETED)
+    def collect(engine: Engine) -> None:
+        predictions.append(engine.state.output)
+
+    predictor.run(torch.from_numpy(images).unsqueeze(1).split(task.EVAL_BATCH_SIZE))
+    return torch.cat(predictions).numpy()
+
+
+def describe(model: nn.Module) -> dict:
+    return {
+        "device": str(next(model.parameters()).device),
+        "backend": "torch",
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+# --- save / load -------------------------------------------------------------------------------
+def save(model: nn.Module, path: Path) -> Path:
+    # The file Ignite's ModelCheckpoint writes for a single object: its state_dict, torch.save'd.
+    # ModelCheckpoint itself is an event handler that names files after the engine's progress.
+    # Like it, rank 0 alone writes (the wrapped model's weights), to its own path, which every
+    # rank returns once the file is there.
+    path = Path(idist.broadcast(str(Path(path).with_suffix(".pt")), src=0))
+    if idist.get_rank() == 0:
+        torch.save(model.module.state_dict(), path)
+    idist.barrier()
+    return path
+
+
+def load(path: Path, run: RunConfig) -> nn.Module:
+    model = build_model(run)
+    # torch.load here rather than handing load_objects the path: it would load without a
+    # map_location, so a checkpoint written on a GPU could not be read on a CPU-only machine.
+    checkpoint = torch.load(path, map_location=resolve_device(run.device))
+    Checkpoint.load_objects(to_load={"model": model}, checkpoint=checkpoint)  # into model.module
+    idist.barrier()  # every rank has read the file before rank 0 may remove it
+    return model
+
+
+# --- harness: what exists only for the comparison ------------------------------------------------
+def linear() -> nn.Sequential:
+    """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
+
+
+def attach_switch(trainer: Engine, switch: str) -> None:
+    """The overhead scenario's switch, measured beside the suite as written (python -m
+    common.compare --overhead): the progress bar of Ignite's examples, updated every step."""
+    if switch == "progress_bar":
+        ProgressBar().attach(trainer)
+
+
+if __name__ == "__main__":
+    from common.standalone import main
+
+    raise SystemExit(main(__spec__.name))
