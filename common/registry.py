@@ -13,7 +13,8 @@ environment variable at import; every backend is then its own variant, run in it
 barebones trainer), which the overhead scenario measures beside the suite as written.
 "distributed": {"of": <suite>, "launcher": <name>} marks a data-parallel variant of another
 suite, started by a launcher of common/distributed.py (torchrun, or one process with several XLA
-devices). Such suites are the ddp scenario's alone: variants() leaves them out unless asked.
+devices); "needs": "cuda" where the framework's data-parallel path runs on GPUs only. Such
+suites are the ddp scenario's alone: variants() leaves them out unless asked.
 
 The functions every suite module defines (the contract, the same for every framework):
 
@@ -71,6 +72,7 @@ class Variant:
     backend_env: str | None = None
     distributes: str | None = None  # the single-process suite this one runs data-parallel
     launcher: str | None = None
+    needs: str | None = None  # "cuda": a data-parallel path that its framework wrote for GPUs
 
     @property
     def id(self) -> str:
@@ -171,6 +173,7 @@ def variants(distributed: bool | None = False) -> list[Variant]:
             switches=tuple(meta.get("switches", ())),
             distributes=parallel["of"] if parallel else None,
             launcher=parallel["launcher"] if parallel else None,
+            needs=parallel.get("needs") if parallel else None,
         )
         backends = meta.get("backends")
         if backends:

@@ -1,0 +1,84 @@
+"""The ddp scenario's section of the report: one table from a run folder's ddp.json.
+
+common/distributed.py writes it as the run's summary.md; the report includes the same text.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+COLUMNS = (
+    "data-parallel suite",
+    "launch",
+    "test accuracy, 1 process / N processes (gap, points)",
+    "images/s, 1 process x N threads / N processes x 1 thread (ratio)",
+    "start-up s, 1 / N processes",
+    "logical lines added / removed (net)",
+)
+
+
+def ddp_section(run_dir: Path) -> str | None:
+    """Markdown for a ddp run folder, or None when the folder holds no ddp.json."""
+    path = Path(run_dir) / "ddp.json"
+    if not path.exists():
+        return None
+    run = json.loads(path.read_text())
+    if run.get("kind") != "ddp-run":
+        return None
+    environment, settings = run["environment"], run["settings"]
+    loads = [
+        launch["load_before"]
+        for entry in run["variants"]
+        for launch in (entry.get("single"), entry.get("distributed"))
+        if launch and "load_before" in launch
+    ]
+    load = f"{min(loads):.2f}-{max(loads):.2f}" if loads else "n/a"
+    lines = [
+        "## Data-parallel training (ddp scenario)",
+        "",
+        f"{settings['nproc']} processes x 1 thread against 1 process x {settings['nproc']} "
+        f"threads; global batch {settings['batch_size']}, {settings['epochs']} epochs on "
+        f"{settings['train_size'] or 'all'} training images. {environment['cpu']}, "
+        f"{environment['cores']} cores, {run['started']}; 1-minute load average before each "
+        f"launch {load}. Start-up: the wall time of a one-step run, launch, imports and "
+        f"rendezvous included.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += [_row(entry) for entry in run["variants"]]
+    return "\n".join(lines) + "\n"
+
+
+def _row(entry: dict) -> str:
+    name = entry["variant"]
+    if entry["status"] == "skipped":
+        return f"| {name} | skipped: {entry['error']} |" + " |" * (len(COLUMNS) - 2)
+    lines = entry["lines"]
+    counted = f"{lines['added']} / {lines['removed']} ({lines['net']:+d})"
+    launch = f"`{entry['launch']}`"
+    if entry["status"] != "ok":
+        where = "CPU" if _on_cpu(entry) else "this machine"
+        verdict = "not available on" if entry.get("needs") else "failed on"
+        cells = [f"{verdict} {where}: {entry['error']}", "", ""]
+        return "| " + " | ".join([name, launch, *cells, counted]) + " |"
+    one, many = entry["single"], entry["distributed"]
+    accuracy = (
+        f"{one['record']['test_accuracy']:.2%} / {many['record']['test_accuracy']:.2%} "
+        f"({entry['accuracy_gap_points']:+.2f})"
+    )
+    speed = (
+        f"{one['record']['images_per_second']:.0f} / {many['record']['images_per_second']:.0f} "
+        f"({entry['throughput_ratio']:.2f}x)"
+    )
+    startup = " / ".join(
+        f"{launch['startup']['wall_seconds']:.1f}" if launch["startup"]["status"] == "ok" else "-"
+        for launch in (one, many)
+    )
+    return "| " + " | ".join([name, launch, accuracy, speed, startup, counted]) + " |"
+
+
+def _on_cpu(entry: dict) -> bool:
+    record = (entry.get("single") or {}).get("record") or {}
+    return record.get("device", "cpu").startswith("cpu")

@@ -1,0 +1,385 @@
+"""`python -m common.distributed`: the ddp scenario, each data-parallel suite beside its original.
+
+For every data-parallel suite (registry: SUITE["distributed"]) it runs the single-process suite
+on 1 process x N threads and the data-parallel one on N processes x 1 thread, each launched the
+way its framework documents (torchrun, or one process with N XLA devices), alternating which of
+the two goes first from one suite to the next so that a drift of the machine hits both alike.
+Both train the same task: the global batch of 128 split across the N ranks, the same lr and
+epochs. A short run of each (one step, a small test set) measures start-up: the command's wall
+time, launch, imports, rendezvous and exit included. Output goes to results/<date-time>-ddp/:
+
+    ddp.json      kind "ddp-run": settings, environment, and per suite (kind "ddp-variant")
+                  both records, the accuracy gap, the throughput ratio, start-up, lines added
+    summary.md    the table the report includes (common/ddp_report.py)
+    logs/         every command's output; records/ every run's JSON record
+
+A rank that fails or is killed ends the whole launch (torchrun stops the others); this driver
+then names the rank in one line. On Ctrl-C or a timeout every process it started is ended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import files, metrics, registry
+from common.environment import describe_environment
+from common.task import RunConfig, SettingError
+
+ROOT = Path(__file__).resolve().parent.parent
+NPROC = 2
+STARTUP = {"epochs": 1, "test_size": 1000}  # one global batch of training: start-up dominates
+GRACE_SECONDS = 10  # after SIGTERM, before SIGKILL
+
+
+def launch_command(
+    variant: registry.Variant, nproc: int, options: list[str], module: str | None = None
+) -> list[str]:
+    """The command that starts `variant` (or another module, as it would be) on nproc ranks."""
+    module = module or variant.module_name
+    if variant.launcher == "torchrun":
+        # --standalone: a rendezvous on localhost at a free port, chosen by torchrun.
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc-per-node={nproc}", "-m", module, *options]  # fmt: skip
+    return [sys.executable, "-m", module, *options]  # one process (with nproc XLA devices)
+
+
+def shown_command(variant: registry.Variant, nproc: int) -> str:
+    """The launch command as the README gives it."""
+    if variant.launcher == "torchrun":
+        return f"torchrun --standalone --nproc-per-node={nproc} -m {variant.module_name}"
+    environment = launch_environment(variant, nproc, inherit=False)
+    settings = " ".join(f"{k}={v}" for k, v in environment.items() if k != "GLOO_SOCKET_IFNAME")
+    return f"{settings} python -m {variant.module_name}".strip()
+
+
+def launch_environment(
+    variant: registry.Variant, nproc: int, inherit: bool = True
+) -> dict[str, str]:
+    environment = {**(os.environ if inherit else {}), **variant.environment()}
+    environment["GLOO_SOCKET_IFNAME"] = "lo"  # gloo on the loopback interface only
+    if variant.launcher == "xla-devices":
+        flags = environment.get("XLA_FLAGS", "")
+        environment["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={nproc}".strip()
+    return environment
+
+
+class LaunchFailed(RuntimeError):
+    """A launch ended badly; the message is one line and names the failing rank if one did."""
+
+
+@dataclass
+class Launch:
+    command: list[str]
+    environment: dict[str, str]
+    log: Path
+    timeout: float
+
+    def run(self) -> float:
+        """Runs the command to its end; returns its wall seconds, or raises LaunchFailed. Every
+        process it started is gone when this returns or raises, Ctrl-C included."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with self.log.open("w") as out:
+            process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.environment, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+            try:
+                code = process.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                stop(process)
+                raise LaunchFailed(f"no result after {self.timeout:.0f} s; stopped") from None
+            except BaseException:
+                stop(process)
+                raise
+            finally:
+                stop(process)  # the launcher has ended; any rank it left behind goes too
+        seconds = time.perf_counter() - start
+        if code != 0:
+            raise LaunchFailed(failure_line(self.log.read_text(errors="replace"), code))
+        return seconds
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below pid (Linux /proc), children first found first."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM the launcher and everything below it (torchrun starts its ranks in sessions of
+    their own, so a process group does not reach them), then SIGKILL what is left."""
+    below = descendants(process.pid)
+    if process.poll() is None:
+        below.append(process.pid)
+    for signal_number in (signal.SIGTERM, signal.SIGKILL):
+        alive = [pid for pid in below if _signal(pid, signal_number)]
+        deadline = time.monotonic() + GRACE_SECONDS
+        while alive and time.monotonic() < deadline:
+            process.poll()  # reaps the launcher once it has exited
+            alive = [pid for pid in alive if _exists(pid)]
+            time.sleep(0.1)
+        if not alive:
+            break
+    process.poll()
+
+
+def _signal(pid: int, signal_number: int) -> bool:
+    try:
+        os.kill(pid, signal_number)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _exists(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; its parent reaps it
+
+
+def failure_line(output: str, code: int) -> str:
+    """One line for a failed launch: torchrun's root cause (rank, exit code, signal) and the
+    failing rank's last line of error, or the command's last line of output."""
+    cause = output.rpartition("Root Cause (first observed failure):")[2]
+    rank = re.search(r"rank\s*:\s*(\d+)", cause)
+    exit_code = re.search(r"exitcode\s*:\s*(-?\d+)", cause)
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [  # a rank's exception, not torchrun's own report of it
+        line
+        for line in lines
+        if re.match(r"[\w.]+(Error|Exception|Interrupt)\b", line)
+        and not line.startswith("torch.distributed.elastic")
+    ]
+    if rank:
+        number = int(exit_code.group(1)) if exit_code else code
+        ended = f"killed by {signal.Signals(-number).name}" if number < 0 else f"exit code {number}"
+        detail = f": {errors[-1]}" if errors and number > 0 else ""
+        return f"rank {rank.group(1)} failed ({ended}){detail}"
+    last = errors[-1] if errors else (lines[-1] if lines else "no output")
+    return f"exit code {code}: {last}"
+
+
+# --- the scenario ------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m common.distributed", description=__doc__.split("\n")[0].split(": ", 1)[1]
+    )
+    add = parser.add_argument
+    add("--suite", action="append", default=[], metavar="NAME",
+        help="only this data-parallel suite (repeatable; default: all)")  # fmt: skip
+    add("--nproc", type=int, default=NPROC, help=f"processes (default {NPROC})")
+    add("--epochs", type=int, default=2, help="epochs (default 2)")
+    add("--train-size", type=int, help="train on the first N images (default: all)")
+    add("--test-size", type=int, help="evaluate on the first N test images (default: all)")
+    add("--timeout", type=float, default=1800, help="seconds one launch may take (default 1800)")
+    add("--max-load", type=float,
+        help="before each launch, wait until the 1-minute load average is below this (a quiet "
+        "machine for timing; the load is recorded either way)")  # fmt: skip
+    add("--out", type=Path, default=ROOT / "results", help="results folder (default: results/)")
+    return parser
+
+
+def _pair(variant: registry.Variant) -> registry.Variant:
+    (single,) = [v for v in registry.variants() if v.suite == variant.distributes and (
+        v.backend == variant.backend)]  # fmt: skip
+    return single
+
+
+def _options(run: RunConfig, record: Path) -> list[str]:
+    return [*run.to_arguments(), "--record", str(record)]
+
+
+def wait_for_quiet(max_load: float | None) -> float:
+    """Seconds waited until the 1-minute load average fell below max_load (none when None)."""
+    start = time.monotonic()
+    while max_load is not None and os.getloadavg()[0] >= max_load:
+        time.sleep(5)
+    return time.monotonic() - start
+
+
+def _measure(variant, run: RunConfig, nproc: int, name: str, folder: Path, options) -> dict:
+    """One launch: its record (rank 0's), the wall time and the load average before it."""
+    record_path = folder / "records" / f"{name}.json"
+    launch = Launch(
+        launch_command(variant, nproc if variant.distributes else 1, _options(run, record_path)),
+        launch_environment(variant, nproc),
+        folder / "logs" / f"{name}.log",
+        options.timeout,
+    )
+    waited = wait_for_quiet(options.max_load)
+    result = {
+        "kind": "ddp-launch",
+        "command": " ".join(launch.command[1:]),
+        "load_before": os.getloadavg()[0],
+        "waited_for_quiet_seconds": waited,
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+    }
+    try:
+        result["wall_seconds"] = launch.run()
+        result["record"] = json.loads(record_path.read_text())
+        result["status"] = "ok"
+    except LaunchFailed as error:
+        result.update(status="failed", error=str(error))
+    return result
+
+
+def lines_added(variant: registry.Variant, single: registry.Variant) -> dict:
+    """What going distributed costs in code: the code lines the data-parallel suite adds and
+    removes against its original (the report's diff, section by section, harness left out), and
+    the change in logical lines (radon's, the LOC figure)."""
+    before, after = single.path.read_text(), variant.path.read_text()
+    added, removed = metrics.lines_changed(metrics.diff_sections(before, after))
+    loc = (
+        metrics.count_file_lines(variant.path)["loc"] - metrics.count_file_lines(single.path)["loc"]
+    )
+    return {"added": added, "removed": removed, "net": loc}
+
+
+def run_variant(variant, run: RunConfig, nproc: int, folder: Path, options, flip: bool) -> dict:
+    single = _pair(variant)
+    entry = {
+        "kind": "ddp-variant",
+        "variant": variant.id,
+        "single": single.id,
+        "framework": variant.framework,
+        "framework_version": variant.framework_version(),
+        "launcher": variant.launcher,
+        "launch": shown_command(variant, nproc),
+        "needs": variant.needs,
+        "nproc": nproc,
+        "lines": lines_added(variant, single),
+    }
+    jobs = [
+        ("single", single, run.with_(threads=nproc)),
+        ("distributed", variant, run.with_(threads=1)),
+    ]
+    for key, chosen, job_run in reversed(jobs) if flip else jobs:
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", chosen.id)
+        print(f"  {chosen.id}: {key}, {job_run.threads} thread(s) per process", flush=True)
+        entry[key] = _measure(chosen, job_run, nproc, f"{safe}-{key}", folder, options)
+        startup_run = job_run.with_(**STARTUP, train_size=job_run.batch_size)
+        entry[key]["startup"] = _measure(
+            chosen, startup_run, nproc, f"{safe}-{key}-startup", folder, options
+        )
+        print(f"    {describe(entry[key])}", flush=True)
+    entry.update(compare(entry["single"], entry["distributed"]))
+    return entry
+
+
+def describe(launch: dict) -> str:
+    if launch["status"] != "ok":
+        return f"failed: {launch['error']}"
+    record = launch["record"]
+    startup = launch["startup"]
+    start = f"{startup['wall_seconds']:.1f} s" if startup["status"] == "ok" else "failed"
+    return (
+        f"test accuracy {record['test_accuracy']:.2%}, {record['images_per_second']:.0f} "
+        f"images/s, start-up {start} (load {launch['load_before']:.2f} before)"
+    )
+
+
+def compare(single: dict, distributed: dict) -> dict:
+    if single["status"] != "ok" or distributed["status"] != "ok":
+        return {"status": "failed", "error": distributed.get("error") or single.get("error")}
+    one, many = single["record"], distributed["record"]
+    startups = [single["startup"], distributed["startup"]]
+    return {
+        "status": "ok",
+        "accuracy_gap_points": 100 * (many["test_accuracy"] - one["test_accuracy"]),
+        "throughput_ratio": many["images_per_second"] / one["images_per_second"],
+        "startup_extra_seconds": (
+            startups[1]["wall_seconds"] - startups[0]["wall_seconds"]
+            if all(s["status"] == "ok" for s in startups)
+            else None
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        run = RunConfig(epochs=args.epochs, train_size=args.train_size, test_size=args.test_size)
+        if args.nproc < 2 or run.batch_size % args.nproc:
+            raise SettingError(
+                f"nproc must be >= 2 and divide the global batch {run.batch_size}, got {args.nproc}"
+            )
+        chosen = registry.select(args.suite, distributed=True)
+    except (SettingError, registry.SuiteError) as error:
+        parser.error(str(error))
+    started = dt.datetime.now()
+    folder = args.out / f"{started:%Y-%m-%d_%H%M%S}-ddp"
+    try:
+        folder.mkdir(parents=True)
+    except OSError as error:
+        parser.error(f"--out {args.out}: cannot create a run folder there ({error.strerror})")
+    status = {
+        "kind": "ddp-run",
+        "started": started.isoformat(timespec="seconds"),
+        "finished": None,
+        "command": " ".join(["python -m common.distributed", *(argv or sys.argv[1:])]),
+        "settings": {**dataclasses.asdict(run), "nproc": args.nproc},
+        "environment": describe_environment(args.nproc, run.dataset),
+        "variants": [],
+    }
+    print(f"{len(chosen)} data-parallel suites, {args.nproc} processes -> {folder}", flush=True)
+    code = 0
+    try:
+        for number, variant in enumerate(chosen):
+            reason = variant.missing()
+            if reason:
+                status["variants"].append(
+                    {
+                        "kind": "ddp-variant",
+                        "variant": variant.id,
+                        "status": "skipped",
+                        "error": reason,
+                    }  # fmt: skip
+                )
+                continue
+            print(f"{variant.id} against {variant.distributes}", flush=True)
+            entry = run_variant(variant, run, args.nproc, folder, args, number % 2 == 1)
+            status["variants"].append(entry)
+            files.write_json(folder / "ddp.json", status)
+    except KeyboardInterrupt:
+        print("interrupted: keeping what was measured", file=sys.stderr)
+        code = 130
+    status["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    files.write_json(folder / "ddp.json", status)
+    from common.ddp_report import ddp_section
+
+    summary = ddp_section(folder)
+    files.write_text(folder / "summary.md", summary)
+    print(summary)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

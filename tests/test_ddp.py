@@ -1,0 +1,184 @@
+"""The ddp scenario: a data-parallel step computes what a single process computes, and a failing,
+killed or interrupted launch ends whole, names the rank, and leaves no process behind.
+
+Each launch runs 2 processes on the CPU over gloo, on the loopback interface, with a rendezvous
+port that torchrun picks free.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common import distributed, registry
+from tests.ddp_one_step import ONE_STEP, one_step, weights
+
+ROOT = Path(__file__).resolve().parents[1]
+NPROC = 2
+STEP_EQUAL = ("raw_pytorch_ddp", "lightning_ddp", "ignite_ddp")
+ENDS_WITHIN = 60  # seconds: a failed or killed rank ends the whole launch by then
+
+
+def _variant(name: str) -> registry.Variant:
+    (variant,) = registry.select([name], distributed=True)
+    reason = variant.missing()
+    if reason:
+        pytest.skip(reason)
+    return variant
+
+
+def _launch(variant, options, tmp_path, module=None, timeout=300) -> distributed.Launch:
+    return distributed.Launch(
+        distributed.launch_command(variant, NPROC, options, module=module),
+        distributed.launch_environment(variant, NPROC),
+        tmp_path / "launch.log",
+        timeout,
+    )
+
+
+@pytest.mark.parametrize("name", STEP_EQUAL)
+def test_one_data_parallel_step_equals_one_single_process_step(name, tmp_path, monkeypatch):
+    variant = _variant(name)
+    out = tmp_path / "weights.npz"
+    _launch(variant, [name, str(out)], tmp_path, module="tests.ddp_one_step").run()
+    with np.load(out) as saved:
+        parallel = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+    single = registry.load(registry.select([variant.distributes])[0]).module
+    monkeypatch.setattr("common.task.DROPOUT", 0.0)
+    initial = weights(single.build_model(ONE_STEP))
+    expected = one_step(single)
+    assert [w.shape for w in parallel] == [w.shape for w in expected]
+    # The check has teeth: Adam's first step moves every weight by about lr (1e-3), so a step on
+    # other images, or on half of them, misses 1e-5 by far.
+    moved = max(np.abs(a - b).max() for a, b in zip(expected, initial, strict=True))
+    assert moved > 5e-4
+    for got, want in zip(parallel, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def _ranks_of(launcher_pid: int, module: str) -> dict[int, int]:
+    """RANK -> pid of the processes below the launcher that run `module`."""
+    ranks = {}
+    for pid in distributed.descendants(launcher_pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if module.encode() in command:
+            for item in environment:
+                if item.startswith(b"RANK="):
+                    ranks[int(item[5:])] = pid
+    return ranks
+
+
+def _wait_for_ranks(launcher_pid: int, module: str, seconds: float = 60) -> dict[int, int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ranks = _ranks_of(launcher_pid, module)
+        if len(ranks) == NPROC:
+            return ranks
+        time.sleep(0.2)
+    raise AssertionError(f"{NPROC} ranks of {module} did not start within {seconds} s")
+
+
+def _gone(pids) -> bool:
+    return not any(distributed._exists(pid) for pid in pids)
+
+
+def test_a_failing_rank_ends_the_launch_in_one_line_naming_it(tmp_path):
+    variant = _variant("raw_pytorch_ddp")
+    launch = _launch(variant, ["--fail-rank", "1"], tmp_path, module="tests.ddp_one_step")
+    start = time.monotonic()
+    with pytest.raises(distributed.LaunchFailed) as failed:
+        launch.run()
+    assert time.monotonic() - start < ENDS_WITHIN
+    message = str(failed.value)
+    assert "\n" not in message and message.startswith("rank 1 failed (exit code 1)")
+    assert "RuntimeError: rank 1 fails on purpose" in message
+
+
+def test_a_killed_rank_ends_the_launch_and_leaves_no_process(tmp_path):
+    variant = _variant("raw_pytorch_ddp")
+    # Full MNIST for 5 epochs: far longer than the test, so only the kill can end it.
+    launch = _launch(variant, ["--epochs", "5", "--threads", "1"], tmp_path, timeout=600)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            launch.run()
+        except distributed.LaunchFailed as error:
+            outcome["error"] = str(error)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    launcher = _wait_for_launcher(launch)
+    ranks = _wait_for_ranks(launcher, variant.module_name)
+    everything = distributed.descendants(launcher) + [launcher]
+    os.kill(ranks[1], signal.SIGKILL)
+    killed = time.monotonic()
+    runner.join(ENDS_WITHIN)
+    assert not runner.is_alive(), f"the launch outlived its killed rank by {ENDS_WITHIN} s"
+    assert time.monotonic() - killed < ENDS_WITHIN
+    assert outcome["error"] == "rank 1 failed (killed by SIGKILL)"
+    assert _gone(everything)
+
+
+def _wait_for_launcher(launch: distributed.Launch, seconds: float = 30) -> int:
+    """The pid of the launcher a Launch started in another thread (a child of this process)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for pid in distributed.descendants(os.getpid()):
+            try:
+                if b"torch.distributed.run" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+            except OSError:
+                continue
+        time.sleep(0.1)
+    raise AssertionError("the launcher did not start")
+
+
+def test_ctrl_c_stops_the_scenario_and_every_rank(tmp_path):
+    _variant("raw_pytorch_ddp")
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "common.distributed",
+            "--suite",
+            "raw_pytorch_ddp",
+            "--epochs",
+            "5",
+            "--out",
+            str(tmp_path),
+        ],  # fmt: skip
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        # The driver's first launch (the single-process run) is interrupted like any other.
+        deadline = time.monotonic() + 60
+        while not distributed.descendants(driver.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # into imports and training
+        everything = distributed.descendants(driver.pid)
+        assert everything
+        driver.send_signal(signal.SIGINT)
+        output, _ = driver.communicate(timeout=ENDS_WITHIN)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130, output[-2000:]
+    assert "interrupted" in output
+    assert _gone(everything)
