@@ -202,6 +202,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--max-load", type=float,
         help="before each launch, wait until the 1-minute load average is below this (a quiet "
         "machine for timing; the load is recorded either way)")  # fmt: skip
+    add("--max-wait", type=float, default=900,
+        help="with --max-load: seconds to wait for it at most (default 900)")  # fmt: skip
     add("--out", type=Path, default=ROOT / "results", help="results folder (default: results/)")
     return parser
 
@@ -216,10 +218,18 @@ def _options(run: RunConfig, record: Path) -> list[str]:
     return [*run.to_arguments(), "--record", str(record)]
 
 
-def wait_for_quiet(max_load: float | None) -> float:
-    """Seconds waited until the 1-minute load average fell below max_load (none when None)."""
+def threads_per_process(variant: registry.Variant, nproc: int) -> int:
+    """N ranks of 1 thread each; one process that drives all N (XLA) devices gets N threads."""
+    return nproc if variant.launcher == "xla-devices" else 1
+
+
+def wait_for_quiet(max_load: float | None, max_wait: float) -> float:
+    """Seconds waited until the 1-minute load average fell below max_load (none when None), at
+    most max_wait: then the launch goes ahead, its load recorded beside it."""
     start = time.monotonic()
     while max_load is not None and os.getloadavg()[0] >= max_load:
+        if time.monotonic() - start > max_wait:
+            break
         time.sleep(5)
     return time.monotonic() - start
 
@@ -233,7 +243,7 @@ def _measure(variant, run: RunConfig, nproc: int, name: str, folder: Path, optio
         folder / "logs" / f"{name}.log",
         options.timeout,
     )
-    waited = wait_for_quiet(options.max_load)
+    waited = wait_for_quiet(options.max_load, options.max_wait)
     result = {
         "kind": "ddp-launch",
         "command": " ".join(launch.command[1:]),
@@ -278,7 +288,7 @@ def run_variant(variant, run: RunConfig, nproc: int, folder: Path, options, flip
     }
     jobs = [
         ("single", single, run.with_(threads=nproc)),
-        ("distributed", variant, run.with_(threads=1)),
+        ("distributed", variant, run.with_(threads=threads_per_process(variant, nproc))),
     ]
     for key, chosen, job_run in reversed(jobs) if flip else jobs:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", chosen.id)
