@@ -208,7 +208,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pair(variant: registry.Variant) -> registry.Variant:
+def single_of(variant: registry.Variant) -> registry.Variant:
+    """The single-process variant a data-parallel one distributes (on the same backend)."""
     (single,) = [v for v in registry.variants() if v.suite == variant.distributes and (
         v.backend == variant.backend)]  # fmt: skip
     return single
@@ -273,7 +274,7 @@ def lines_added(variant: registry.Variant, single: registry.Variant) -> dict:
 
 
 def run_variant(variant, run: RunConfig, nproc: int, folder: Path, options, flip: bool) -> dict:
-    single = _pair(variant)
+    single = single_of(variant)
     entry = {
         "kind": "ddp-variant",
         "variant": variant.id,

@@ -1,8 +1,8 @@
-"""Run by tests/test_ddp.py under a distributed launcher: one training step of a suite with
-dropout off, whose weights rank 0 writes to an .npz file.
+"""Run by tests/test_ddp.py, in a process of its own or under a distributed launcher: one
+training step of a suite with dropout off; rank 0 writes the weights before and after it.
 
-    python -m tests.ddp_one_step SUITE OUT.npz    one step of SUITE
-    python -m tests.ddp_one_step --fail-rank N    rank N raises once the ranks have started
+    python -m tests.ddp_one_step VARIANT OUT.npz    one step of VARIANT (e.g. keras_ddp[jax])
+    python -m tests.ddp_one_step --fail-rank N      rank N raises once the ranks have started
 """
 
 from __future__ import annotations
@@ -21,20 +21,24 @@ ONE_STEP = RunConfig(epochs=1, train_size=task.BATCH_SIZE, test_size=100, thread
 
 
 def weights(trained) -> list[np.ndarray]:
-    """A trained torch-family model's parameters, in order, whatever holds them."""
+    """A model's parameters, in order, whatever holds them."""
+    if hasattr(trained, "get_weights"):  # Keras
+        return [np.asarray(w) for w in trained.get_weights()]
     module = getattr(trained, "model", trained)  # fastai's Learner holds its model
     module = getattr(module, "module", module)  # DistributedDataParallel wraps it
     return [p.detach().cpu().numpy().copy() for p in module.parameters()]
 
 
-def one_step(suite, run: RunConfig = ONE_STEP) -> list[np.ndarray]:
-    """The weights after one step of `suite` (a module), dropout off: with dropout, each rank
-    would draw its own masks, and the step could not equal a single process's."""
+def one_step(suite, run: RunConfig = ONE_STEP) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The weights before and after one step of `suite` (a module), dropout off: with dropout,
+    each rank would draw its own masks, and the step could not equal a single process's."""
     task.DROPOUT = 0.0
     hooks = TrainingHooks(epochs=run.epochs, clock=TrainingClock())
-    trained = suite.train(suite.build_model(run), load_task_data(run), run, hooks)
+    model = suite.build_model(run)
+    before = weights(model)
+    trained = suite.train(model, load_task_data(run), run, hooks)
     assert hooks.steps == 1, f"{hooks.steps} steps, expected one"
-    return weights(trained)
+    return before, weights(trained)
 
 
 def main(argv: list[str]) -> int:
@@ -46,10 +50,11 @@ def main(argv: list[str]) -> int:
         time.sleep(120)  # the others wait, as ranks in a collective would
         return 0
     name, out = argv
-    (variant,) = registry.select([name], distributed=True)
-    result = one_step(registry.load(variant).module)
+    (variant,) = registry.select([name], distributed=None)
+    before, after = one_step(registry.load(variant).module)
     if os.environ.get("RANK", "0") == "0":
-        np.savez(out, *result)
+        arrays = {f"before_{i}": w for i, w in enumerate(before)}
+        np.savez(out, **arrays, **{f"after_{i}": w for i, w in enumerate(after)})
     return 0
 
 
