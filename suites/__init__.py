@@ -21,7 +21,7 @@ def _one_line_for_a_failed_import(kind, error, trace, previous=sys.excepthook):
     if program.parent.name == "suites" and line.startswith(("import ", "from ")):
         from common import registry
 
-        variants = [v for v in registry.variants() if v.suite == program.stem]
+        variants = [v for v in registry.variants(None) if v.suite == program.stem]
         framework, extra = (
             (variants[0].framework, variants[0].extra) if variants else (program.stem,) * 2
         )

@@ -15,6 +15,7 @@ import os
 from functools import partial
 from pathlib import Path
 
+import accelerate  # noqa: F401  (distrib_ctx runs on it; fastai imports it only when called)
 import numpy as np
 import torch
 import torch.nn.functional as F
