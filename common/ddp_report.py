@@ -59,9 +59,8 @@ def _row(entry: dict) -> str:
     counted = f"{lines['added']} / {lines['removed']} ({lines['net']:+d})"
     launch = f"`{entry['launch']}`"
     if entry["status"] != "ok":
-        where = "CPU" if _on_cpu(entry) else "this machine"
-        verdict = "not available on" if entry.get("needs") else "failed on"
-        cells = [f"{verdict} {where}: {entry['error']}", "", ""]
+        verdict = "not available on CPU" if entry.get("needs") and _on_cpu(entry) else "failed"
+        cells = [f"{verdict}: {entry['error']}", "", ""]
         return "| " + " | ".join([name, launch, *cells, counted]) + " |"
     one, many = entry["single"], entry["distributed"]
     accuracy = (

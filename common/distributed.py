@@ -26,6 +26,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -58,20 +59,39 @@ def shown_command(variant: registry.Variant, nproc: int) -> str:
     """The launch command as the README gives it."""
     if variant.launcher == "torchrun":
         return f"torchrun --standalone --nproc-per-node={nproc} -m {variant.module_name}"
-    environment = launch_environment(variant, nproc, inherit=False)
-    settings = " ".join(f"{k}={v}" for k, v in environment.items() if k != "GLOO_SOCKET_IFNAME")
-    return f"{settings} python -m {variant.module_name}".strip()
+    environment = launch_environments(variant, nproc, inherit=False)[0]
+    shown = {k: v for k, v in environment.items() if k not in ("GLOO_SOCKET_IFNAME", "RANK")}
+    settings = " ".join(f"{k}='{v}'" if " " in v else f"{k}={v}" for k, v in shown.items())
+    also = f", one process per worker, index 0 to {nproc - 1}" if "TF_CONFIG" in shown else ""
+    return f"{settings} python -m {variant.module_name}{also}"
 
 
-def launch_environment(
+def launch_environments(
     variant: registry.Variant, nproc: int, inherit: bool = True
-) -> dict[str, str]:
+) -> list[dict[str, str]]:
+    """One environment per process to start: one, but for TensorFlow's workers, started one by
+    one, each with the cluster and its own index in TF_CONFIG."""
     environment = {**(os.environ if inherit else {}), **variant.environment()}
     environment["GLOO_SOCKET_IFNAME"] = "lo"  # gloo on the loopback interface only
     if variant.launcher == "xla-devices":
         flags = environment.get("XLA_FLAGS", "")
         environment["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={nproc}".strip()
-    return environment
+    if variant.launcher != "tf-workers":
+        return [environment]
+    workers = [f"127.0.0.1:{free_port()}" for _ in range(nproc)]
+    return [
+        environment
+        | {"RANK": str(index), "TF_CONFIG": json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})}
+        for index in range(nproc)
+    ]  # fmt: skip
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class LaunchFailed(RuntimeError):
@@ -80,35 +100,58 @@ class LaunchFailed(RuntimeError):
 
 @dataclass
 class Launch:
+    """The command, started once per environment: one launcher (torchrun, which starts and
+    watches the ranks), or each worker of a TensorFlow cluster (watched here)."""
+
     command: list[str]
-    environment: dict[str, str]
+    environments: list[dict[str, str]]
     log: Path
     timeout: float
+
+    def logs(self) -> list[Path]:
+        if len(self.environments) == 1:
+            return [self.log]
+        return [self.log.with_name(f"{self.log.stem}-rank{i}.log") for i in range(self.count)]
+
+    @property
+    def count(self) -> int:
+        return len(self.environments)
 
     def run(self) -> float:
         """Runs the command to its end; returns its wall seconds, or raises LaunchFailed. Every
         process it started is gone when this returns or raises, Ctrl-C included."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        with self.log.open("w") as out:
-            process = subprocess.Popen(
-                self.command, cwd=ROOT, env=self.environment, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-            try:
-                code = process.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                stop(process)
-                raise LaunchFailed(f"no result after {self.timeout:.0f} s; stopped") from None
-            except BaseException:
-                stop(process)
-                raise
-            finally:
-                stop(process)  # the launcher has ended; any rank it left behind goes too
-        seconds = time.perf_counter() - start
-        if code != 0:
-            raise LaunchFailed(failure_line(self.log.read_text(errors="replace"), code))
-        return seconds
+        processes: list[subprocess.Popen] = []
+        try:
+            for environment, log in zip(self.environments, self.logs(), strict=True):
+                with log.open("w") as out:
+                    processes.append(subprocess.Popen(
+                        self.command, cwd=ROOT, env=environment, stdout=out,
+                        stderr=subprocess.STDOUT, start_new_session=True,
+                    ))  # fmt: skip
+            self._watch(processes, start)
+        finally:
+            for process in processes:
+                stop(process)  # what a launcher left behind goes too
+        return time.perf_counter() - start
+
+    def _watch(self, processes: list[subprocess.Popen], start: float) -> None:
+        """Until every process has ended well; the first that fails ends them all."""
+        while True:
+            codes = [process.poll() for process in processes]
+            for index, code in enumerate(codes):
+                if code not in (None, 0):
+                    for process in processes:
+                        stop(process)
+                    output = self.logs()[index].read_text(errors="replace")
+                    rank = index if len(processes) > 1 else None
+                    raise LaunchFailed(failure_line(output, code, rank))
+            if all(code == 0 for code in codes):
+                return
+            if time.perf_counter() - start > self.timeout:
+                raise LaunchFailed(f"no result after {self.timeout:.0f} s; stopped")
+            time.sleep(0.2)
 
 
 def descendants(pid: int) -> list[int]:
@@ -164,24 +207,31 @@ def _exists(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; its parent reaps it
 
 
-def failure_line(output: str, code: int) -> str:
-    """One line for a failed launch: torchrun's root cause (rank, exit code, signal) and the
-    failing rank's last line of error, or the command's last line of output."""
+def failure_line(output: str, code: int, rank: int | None = None) -> str:
+    """One line for a failed launch: the failing rank (given, or torchrun's root cause), how it
+    ended, and its last line of error, or the command's last line of output."""
     cause = output.rpartition("Root Cause (first observed failure):")[2]
-    rank = re.search(r"rank\s*:\s*(\d+)", cause)
-    exit_code = re.search(r"exitcode\s*:\s*(-?\d+)", cause)
+    found = re.search(r"rank\s*:\s*(\d+)", cause)
+    rank = str(rank) if rank is not None else found.group(1) if found else None
+    exit_code = re.search(r"exitcode\s*:\s*(-?\d+)", cause) if found else None
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [  # a rank's exception, not torchrun's own report of it
-        line
-        for line in lines
+        (number, line)
+        for number, line in enumerate(lines)
         if re.match(r"[\w.]+(Error|Exception|Interrupt)\b", line)
         and not line.startswith("torch.distributed.elastic")
     ]
+    if errors:  # a message over several lines (a repr of a value): its first and last line
+        number, line = errors[-1]
+        rest = [x for x in lines[number + 1 :] if not x.startswith(("[rank", "E1", "W1", "I1"))]
+        if line.endswith(("{", "(", "[")) and rest:
+            line = f"{line} ... {rest[-1]}"
+        errors = [line]
     if rank:
         number = int(exit_code.group(1)) if exit_code else code
         ended = f"killed by {signal.Signals(-number).name}" if number < 0 else f"exit code {number}"
         detail = f": {errors[-1]}" if errors and number > 0 else ""
-        return f"rank {rank.group(1)} failed ({ended}){detail}"
+        return f"rank {rank} failed ({ended}){detail}"
     last = errors[-1] if errors else (lines[-1] if lines else "no output")
     return f"exit code {code}: {last}"
 
@@ -238,9 +288,10 @@ def wait_for_quiet(max_load: float | None, max_wait: float) -> float:
 def _measure(variant, run: RunConfig, nproc: int, name: str, folder: Path, options) -> dict:
     """One launch: its record (rank 0's), the wall time and the load average before it."""
     record_path = folder / "records" / f"{name}.json"
+    processes = nproc if variant.distributes else 1
     launch = Launch(
-        launch_command(variant, nproc if variant.distributes else 1, _options(run, record_path)),
-        launch_environment(variant, nproc),
+        launch_command(variant, processes, _options(run, record_path)),
+        launch_environments(variant, processes),
         folder / "logs" / f"{name}.log",
         options.timeout,
     )

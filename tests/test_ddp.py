@@ -38,7 +38,7 @@ def _launch(variant, options, tmp_path, module=None, timeout=300) -> distributed
     nproc = NPROC if variant.distributes else 1
     return distributed.Launch(
         distributed.launch_command(variant, nproc, options, module=module),
-        distributed.launch_environment(variant, nproc),
+        distributed.launch_environments(variant, nproc),
         tmp_path / f"{variant.suite}.log",
         timeout,
     )
@@ -185,3 +185,20 @@ def test_ctrl_c_stops_the_scenario_and_every_rank(tmp_path):
     assert driver.returncode == 130, output[-2000:]
     assert "interrupted" in output
     assert _gone(everything)
+
+
+def test_workers_started_one_by_one_end_together_when_one_fails(tmp_path):
+    """TensorFlow's workers have no torchrun above them: the launch watches them itself."""
+    variant = next(v for v in registry.variants(True) if v.launcher == "tf-workers")
+    environments = distributed.launch_environments(variant, NPROC)
+    assert {e["RANK"] for e in environments} == {"0", "1"}
+    assert len({e["TF_CONFIG"] for e in environments}) == NPROC  # each its own task index
+    failing = "import os, sys, time\nif os.environ['RANK'] == '1': sys.exit(3)\ntime.sleep(120)"
+    launch = distributed.Launch(
+        [sys.executable, "-c", failing], environments, tmp_path / "workers.log", 300
+    )
+    start = time.monotonic()
+    with pytest.raises(distributed.LaunchFailed, match=r"^rank 1 failed \(exit code 3\)"):
+        launch.run()
+    assert time.monotonic() - start < ENDS_WITHIN
+    assert not distributed.descendants(os.getpid())

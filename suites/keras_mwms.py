@@ -1,0 +1,256 @@
+"""MNIST convnet in Keras 3 on TensorFlow, data-parallel: suites/keras.py with tf.distribute.
+
+Keras' distribution API (suites/keras_ddp.py) runs on JAX only; on TensorFlow, the way across
+processes and machines is tf.distribute.MultiWorkerMirroredStrategy: start one worker per
+process, each told the cluster and its own index in TF_CONFIG, and build and compile the model
+in the strategy's scope. Diff it against keras.py to see what going distributed changes.
+
+    TF_CONFIG='{"cluster": {"worker": ["127.0.0.1:23456", "127.0.0.1:23457"]},
+                "task": {"type": "worker", "index": 0}}' KERAS_BACKEND=tensorflow \
+        python -m suites.keras_mwms --epochs 2      (and the same with "index": 1)
+"""
+
+# --- imports -----------------------------------------------------------------------------------
+# This file is the module suites.keras; with absolute imports `import keras` is still the
+# installed package. Keras reads KERAS_BACKEND once, at import: the harness runs each backend
+# in its own process. TensorFlow's C++ runtime logs INFO lines to stderr when it loads (and
+# XLA's in "xla" mode); TF_CPP_MIN_LOG_LEVEL=1 in the environment hides most of them, but only
+# when set before TensorFlow loads, so this file leaves it to the caller.
+import functools
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from common import task
+from common.hooks import TrainingHooks
+from common.task import RunConfig, SettingError, TaskData
+
+SUITE = {
+    "framework": "keras",
+    "imports": ["keras"],
+    "extra": "keras",
+    "modes": ["graph", "eager", "xla"],
+    "switches": ["progress_bar"],
+    "backends": ["tensorflow"],
+    "backend_env": "KERAS_BACKEND",
+    "distributed": {"of": "keras", "launcher": "tf-workers"},
+}
+
+
+# --- model -------------------------------------------------------------------------------------
+def convnet() -> keras.Sequential:
+    return keras.Sequential(
+        [
+            keras.Input((task.IMAGE_SIZE, task.IMAGE_SIZE, 1)),
+            layers.Conv2D(task.CONV1_CHANNELS, task.KERNEL_SIZE, activation="relu"),
+            layers.MaxPooling2D(task.POOL_SIZE),
+            layers.Conv2D(task.CONV2_CHANNELS, task.KERNEL_SIZE, activation="relu"),
+            layers.MaxPooling2D(task.POOL_SIZE),
+            layers.Flatten(),
+            layers.Dropout(task.DROPOUT),
+            layers.Dense(task.NUM_CLASSES),  # logits: the loss applies the softmax
+        ]
+    )
+
+
+def build_model(run: RunConfig) -> keras.Model:
+    set_threads(run.threads)
+    # Seeds Python, NumPy, TensorFlow (imported for it even on the other backends: Keras seeds
+    # tf.data too) and torch on the torch backend; Keras' own SeedGenerator (init, dropout)
+    # derives from it. fit(shuffle=True) shuffles with NumPy/tf/torch, all seeded here.
+    keras.utils.set_random_seed(run.seed)
+    # Keras' default init (glorot_uniform kernels, zero biases) differs from torch's
+    # (kaiming_uniform with a=sqrt(5), uniform biases), so the same seed does not give
+    # raw_pytorch's weights: tests/test_keras_equivalence.py proves the two compute the same
+    # function by copying raw_pytorch's trained weights in.
+    with strategy().scope():  # the weights are created mirrored on every worker
+        model = convnet() if run.model == "convnet" else linear()
+    check_device(model, run.device)
+    return model
+
+
+@functools.cache
+def strategy() -> tf.distribute.Strategy:
+    """Once per process, after the threads are set: it starts TensorFlow's runtime, joins the
+    workers named in TF_CONFIG and waits for all of them."""
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def set_threads(threads: int) -> None:
+    """The one place the backends differ: each sizes its CPU thread pools its own way."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        # Possible only until TF's runtime starts, at its first op; `import keras` does not
+        # start it. Setting the same value again later is allowed, so build_model may repeat.
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    elif backend == "jax":
+        # JAX has no API for it: XLA's CPU client sizes its pool from PJRT_NPROC (default: the
+        # usable cores) once, when it starts at JAX's first computation, so this counts only
+        # if no JAX array existed before in this process; later calls cannot change it.
+        os.environ["PJRT_NPROC"] = str(threads)
+
+
+def check_device(model: keras.Model, requested: str) -> None:
+    # Keras places everything on the GPU whenever its backend sees one and has no per-model
+    # switch, so "cpu" or "cuda" can only be checked here, not chosen.
+    device = describe(model)["device"]
+    if requested != "auto" and (requested == "cpu") != device.startswith("cpu"):
+        raise SettingError(
+            f"device {requested!r}: Keras computes on {device}, the device its backend found; "
+            f"to force the CPU, hide the GPUs with CUDA_VISIBLE_DEVICES=''"
+        )
+
+
+# --- data --------------------------------------------------------------------------------------
+def to_inputs(images: np.ndarray) -> np.ndarray:
+    # NHWC: Keras wants the channel axis last. A view of the array, nothing is copied; fit()
+    # batches and shuffles NumPy arrays itself.
+    return images[..., None]
+
+
+# --- training ----------------------------------------------------------------------------------
+class ReportToHooks(keras.callbacks.Callback):
+    """Keras' callback events, forwarded to the harness."""
+
+    def __init__(self, hooks: TrainingHooks) -> None:
+        super().__init__()
+        self.hooks = hooks
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Overriding it makes Keras copy the logs to Python floats after every step (a sync that
+        # fit() with verbose=0 and no per-batch callback skips, and that its progress bar pays).
+        # The harness needs it to time blocks of steps; the overhead scenario measures its cost.
+        self.hooks.batch_end(logs["loss"])
+
+    def on_test_begin(self, logs=None):
+        # fit() runs its validation through evaluate(), which fires these with fit's callbacks.
+        self.hooks.validation_start()
+
+    def on_test_end(self, logs=None):
+        self.hooks.validation_end()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Keras counts epochs from 0. logs["loss"] is the epoch's mean loss weighted by batch
+        # size, like raw_pytorch's; val_accuracy is measured on validation_data.
+        if self.hooks.epoch_end(epoch + 1, logs["loss"], logs["val_accuracy"]):
+            self.model.stop_training = True
+
+
+def compile_options(mode: str) -> dict:
+    """model.compile() arguments for run.mode. Keras' own default, jit_compile="auto", means XLA
+    on JAX and on TensorFlow with a GPU, tf.function without XLA on a CPU-only TensorFlow, and
+    eager execution on torch."""
+    mode = SUITE["modes"][0] if mode == "default" else mode
+    if mode not in SUITE["modes"]:
+        raise SettingError(f"keras has no mode {mode!r}; it has {', '.join(SUITE['modes'])}")
+    if mode == "eager":
+        return {"run_eagerly": True, "jit_compile": False}
+    if mode == "xla":
+        # On torch, jit_compile=True means torch.compile (TorchDynamo + Inductor), not XLA.
+        return {"run_eagerly": False, "jit_compile": True}
+    # "graph": the train step traced into a tf.function graph, without XLA. JAX's only graph is
+    # jax.jit, which is XLA (with jit_compile=False Keras would run JAX op by op), so "graph"
+    # is "xla" there. torch has no graph short of torch.compile: Keras runs it eagerly.
+    return {"run_eagerly": False, "jit_compile": keras.backend.backend() == "jax"}
+
+
+def train(model: keras.Model, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> keras.Model:
+    with strategy().scope():  # the optimizer's variables too
+        model.compile(
+            # Keras' default epsilon is 1e-7, and Keras adds it to the un-bias-corrected sqrt(v):
+            # even at torch's 1e-8 it acts like torch's eps / sqrt(1 - beta_2**t), 32x larger at
+            # the first step and torch's within a few thousand, so the updates differ by a hair.
+            # Keras' weight_decay is decoupled (AdamW's), torch Adam's is an L2 term: the two agree
+            # only at 0, and None spares Keras a no-op decay step on every variable.
+            optimizer=keras.optimizers.Adam(
+                learning_rate=task.LEARNING_RATE,
+                beta_1=task.ADAM_BETAS[0],
+                beta_2=task.ADAM_BETAS[1],
+                epsilon=task.ADAM_EPS,
+                weight_decay=task.WEIGHT_DECAY or None,
+            ),
+            # Cross-entropy on logits, as torch's F.cross_entropy: a linear last layer and
+            # from_logits=True rather than Keras' usual softmax layer with the default loss.
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            **compile_options(run.mode),
+        )
+    # batch_size is the global batch: each worker takes its share (Keras scales nothing).
+    model.fit(
+        to_inputs(data.train_images),
+        data.train_labels,
+        batch_size=run.batch_size,
+        epochs=run.epochs,
+        validation_data=(to_inputs(data.test_images), data.test_labels),
+        validation_batch_size=task.EVAL_BATCH_SIZE,
+        shuffle=True,
+        # verbose=0: no progress bar or per-epoch line; the harness prints one line per epoch.
+        # (1, Keras' default bar, is the overhead scenario's progress_bar switch.)
+        verbose=1 if run.switch == "progress_bar" else 0,
+        callbacks=[ReportToHooks(hooks)],
+    )
+    return model
+
+
+# --- evaluation --------------------------------------------------------------------------------
+def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    # predict() runs the layers in inference mode (Dropout off) and returns NumPy logits.
+    logits = model.predict(to_inputs(images), batch_size=task.EVAL_BATCH_SIZE, verbose=0)
+    return logits.argmax(-1)
+
+
+def describe(model: keras.Model) -> dict:
+    # Where the weights live is where the backend computes. Each backend names it its own way:
+    # TF "/job:localhost/replica:0/task:0/device:CPU:0", JAX "cpu:0", torch "cpu".
+    device = str(model.weights[0].value.device).rsplit("device:", 1)[-1].lower()
+    return {
+        "device": device,
+        "backend": keras.backend.backend(),
+        "parameters": model.count_params(),
+    }
+
+
+# --- save / load -------------------------------------------------------------------------------
+def save(model: keras.Model, path: Path) -> Path:
+    # The .keras zip holds the architecture, the compile() settings, the weights and the
+    # optimizer's state: more than raw_pytorch's state_dict, and it needs no code to rebuild.
+    path = Path(path).with_suffix(".keras")
+    model.save(path)
+    return path
+
+
+def load(path: Path, run: RunConfig) -> keras.Model:
+    set_threads(run.threads)
+    with strategy().scope():
+        model = keras.saving.load_model(path)
+    check_device(model, run.device)
+    return model
+
+
+# --- harness: what exists only for the comparison ------------------------------------------------
+def linear() -> keras.Sequential:
+    """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
+    return keras.Sequential(
+        [
+            keras.Input((task.IMAGE_SIZE, task.IMAGE_SIZE, 1)),
+            layers.Flatten(),
+            layers.Dense(task.NUM_CLASSES),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    from common.standalone import main
+
+    raise SystemExit(main(__spec__.name))
