@@ -79,5 +79,6 @@ def _row(entry: dict) -> str:
 
 
 def _on_cpu(entry: dict) -> bool:
-    record = (entry.get("single") or {}).get("record") or {}
-    return record.get("device", "cpu").startswith("cpu")
+    """Whether the single-process suite trained on the CPU (its start-up run always runs)."""
+    startup = entry["single"]["startup"]
+    return startup["status"] == "ok" and startup["record"]["device"].startswith("cpu")

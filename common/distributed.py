@@ -214,7 +214,9 @@ def failure_line(output: str, code: int, rank: int | None = None) -> str:
     found = re.search(r"rank\s*:\s*(\d+)", cause)
     rank = str(rank) if rank is not None else found.group(1) if found else None
     exit_code = re.search(r"exitcode\s*:\s*(-?\d+)", cause) if found else None
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    # torchrun prefixes what a rank writes to stderr with "[rankN]: "
+    lines = [re.sub(r"^\[rank\d+\]:\s*", "", line).strip() for line in output.splitlines()]
+    lines = [line for line in lines if line]
     errors = [  # a rank's exception, not torchrun's own report of it
         (number, line)
         for number, line in enumerate(lines)
@@ -223,7 +225,7 @@ def failure_line(output: str, code: int, rank: int | None = None) -> str:
     ]
     if errors:  # a message over several lines (a repr of a value): its first and last line
         number, line = errors[-1]
-        rest = [x for x in lines[number + 1 :] if not x.startswith(("[rank", "E1", "W1", "I1"))]
+        rest = [x for x in lines[number + 1 :] if not re.match(r"[EWI]\d{4} ", x)]
         if line.endswith(("{", "(", "[")) and rest:
             line = f"{line} ... {rest[-1]}"
         errors = [line]
@@ -342,17 +344,31 @@ def run_variant(variant, run: RunConfig, nproc: int, folder: Path, options, flip
         ("single", single, run.with_(threads=nproc)),
         ("distributed", variant, run.with_(threads=threads_per_process(variant, nproc))),
     ]
-    for key, chosen, job_run in reversed(jobs) if flip else jobs:
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", chosen.id)
-        print(f"  {chosen.id}: {key}, {job_run.threads} thread(s) per process", flush=True)
-        entry[key] = _measure(chosen, job_run, nproc, f"{safe}-{key}", folder, options)
-        startup_run = job_run.with_(**STARTUP, train_size=job_run.batch_size)
-        entry[key]["startup"] = _measure(
-            chosen, startup_run, nproc, f"{safe}-{key}-startup", folder, options
+    order = list(reversed(jobs) if flip else jobs)
+    # First the short start-up runs, which also show whether the data-parallel suite runs here
+    # at all; then the timed runs, in the same order.
+    startups = {}
+    for key, chosen, job_run in order:
+        short = job_run.with_(**STARTUP, train_size=job_run.batch_size)
+        startups[key] = _measure(
+            chosen, short, nproc, f"{_safe(chosen)}-{key}-startup", folder, options
         )
+    for key, chosen, job_run in order:
+        print(f"  {chosen.id}: {key}, {job_run.threads} thread(s) per process", flush=True)
+        if startups["distributed"]["status"] == "ok":
+            entry[key] = _measure(chosen, job_run, nproc, f"{_safe(chosen)}-{key}", folder, options)
+        elif key == "distributed":  # it cannot train here: its start-up run says why
+            entry[key] = dict(startups[key])
+        else:
+            entry[key] = {"kind": "ddp-launch", "status": "not run", "error": "no counterpart"}
+        entry[key]["startup"] = startups[key]
         print(f"    {describe(entry[key])}", flush=True)
     entry.update(compare(entry["single"], entry["distributed"]))
     return entry
+
+
+def _safe(variant: registry.Variant) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", variant.id)
 
 
 def describe(launch: dict) -> str:
