@@ -2,11 +2,14 @@
 
 For every data-parallel suite (registry: SUITE["distributed"]) it runs the single-process suite
 on 1 process x N threads and the data-parallel one on N processes x 1 thread, each launched the
-way its framework documents (torchrun, or one process with N XLA devices), alternating which of
-the two goes first from one suite to the next so that a drift of the machine hits both alike.
-Both train the same task: the global batch of 128 split across the N ranks, the same lr and
-epochs. A short run of each (one step, a small test set) measures start-up: the command's wall
-time, launch, imports, rendezvous and exit included. Output goes to results/<date-time>-ddp/:
+way its framework documents (torchrun; one process with N XLA devices; N TensorFlow workers,
+each given TF_CONFIG), alternating which of the two goes first from one suite to the next so
+that a drift of the machine hits both alike. Both train the same task: the global batch of 128
+split across the N ranks, the same lr and epochs. First a short run of each (one step, a small
+test set) measures start-up: the command's wall time, launch, imports, rendezvous and exit
+included; a data-parallel suite that cannot start here is not timed. With --max-load, each
+launch waits for a quiet machine first. Output goes to results/<date-time>-ddp/
+(the newest is also results/latest-ddp/):
 
     ddp.json      kind "ddp-run": settings, environment, and per suite (kind "ddp-variant")
                   both records, the accuracy gap, the throughput ratio, start-up, lines added
@@ -455,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = ddp_section(folder)
     files.write_text(folder / "summary.md", summary)
+    latest = args.out / "latest-ddp"  # where the report finds the newest ddp run
+    latest.unlink(missing_ok=True)
+    latest.symlink_to(folder.name)
     print(summary)
     return code
 
