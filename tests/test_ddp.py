@@ -202,3 +202,51 @@ def test_workers_started_one_by_one_end_together_when_one_fails(tmp_path):
         launch.run()
     assert time.monotonic() - start < ENDS_WITHIN
     assert not distributed.descendants(os.getpid())
+
+
+def test_a_bad_setting_is_one_line():
+    done = subprocess.run(
+        [sys.executable, "-m", "common.distributed", "--nproc", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "python -m common.distributed: error: nproc must be >= 2 and divide the global batch "
+        "128, got 3"
+    )
+
+
+def test_the_report_section_says_what_is_not_available_on_cpu(tmp_path):
+    from common import files
+    from common.ddp_report import ddp_section
+
+    def launch(accuracy, speed, device="cpu"):
+        record = {"test_accuracy": accuracy, "images_per_second": speed, "device": device}
+        return {"status": "ok", "record": record, "load_before": 0.3,
+                "startup": {"status": "ok", "wall_seconds": 9.0, "record": record}}  # fmt: skip
+
+    lines = {"added": 9, "removed": 3, "net": 6}
+    failed = {"status": "failed", "error": "rank 1 failed (exit code 1): RuntimeError: no GPU"}
+    ok = {"kind": "ddp-variant", "variant": "raw_pytorch_ddp", "launch": "torchrun ...",
+          "status": "ok", "lines": lines, "single": launch(0.985, 1000.0),
+          "distributed": launch(0.984, 1500.0), "accuracy_gap_points": -0.1,
+          "throughput_ratio": 1.5}  # fmt: skip
+    gpu_only = {"kind": "ddp-variant", "variant": "fastai_ddp", "launch": "torchrun ...",
+                "needs": "cuda", "status": "failed", "error": failed["error"], "lines": lines,
+                "single": {"status": "not run", "startup": launch(0.9, 900.0)},
+                "distributed": {**failed, "startup": failed}}  # fmt: skip
+    files.write_json(
+        tmp_path / "ddp.json",
+        {"kind": "ddp-run", "started": "2026-11-30T01:00:00",
+         "settings": {"nproc": 2, "batch_size": 128, "epochs": 2, "train_size": None},
+         "environment": {"cpu": "AMD EPYC", "cores": 2}, "variants": [ok, gpu_only]},
+    )  # fmt: skip
+    section = ddp_section(tmp_path)
+    assert "| raw_pytorch_ddp | `torchrun ...` | 98.50% / 98.40% (-0.10) | 1000 / 1500 (1.50x)" in (
+        section
+    )
+    assert "not available on CPU: rank 1 failed (exit code 1): RuntimeError: no GPU" in section
+    assert ddp_section(tmp_path / "elsewhere") is None
