@@ -363,7 +363,7 @@ def run_variant(variant, run: RunConfig, nproc: int, folder: Path, options, flip
         elif key == "distributed":  # it cannot train here: its start-up run says why
             entry[key] = dict(startups[key])
         else:
-            entry[key] = {"kind": "ddp-launch", "status": "not run", "error": "no counterpart"}
+            entry[key] = {"kind": "ddp-launch", "status": "not run", "error": "nothing to compare"}
         entry[key]["startup"] = startups[key]
         print(f"    {describe(entry[key])}", flush=True)
     entry.update(compare(entry["single"], entry["distributed"]))
@@ -376,7 +376,7 @@ def _safe(variant: registry.Variant) -> str:
 
 def describe(launch: dict) -> str:
     if launch["status"] != "ok":
-        return f"failed: {launch['error']}"
+        return f"{launch['status']}: {launch['error']}"
     record = launch["record"]
     startup = launch["startup"]
     start = f"{startup['wall_seconds']:.1f} s" if startup["status"] == "ok" else "failed"
