@@ -7,6 +7,7 @@ port that torchrun picks free.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -249,4 +250,9 @@ def test_the_report_section_says_what_is_not_available_on_cpu(tmp_path):
         section
     )
     assert "not available on CPU: rank 1 failed (exit code 1): RuntimeError: no GPU" in section
+    assert "Not a quiet machine" not in section
+    ok["distributed"]["startup"]["load_before"] = 4.0
+    files.write_json(tmp_path / "ddp.json", {**json.loads((tmp_path / "ddp.json").read_text()),
+                                             "variants": [ok, gpu_only]})  # fmt: skip
+    assert "Not a quiet machine" in ddp_section(tmp_path)
     assert ddp_section(tmp_path / "elsewhere") is None
