@@ -40,15 +40,6 @@ from common import task
 from common.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
 
-SUITE = {
-    "framework": "fastai",
-    "imports": ["fastai", "accelerate"],
-    "extra": "fastai",
-    "modes": ["eager", "compile"],
-    "switches": ["defaults"],
-    "distributed": {"of": "fastai", "launcher": "torchrun", "needs": "cuda"},
-}
-
 # Without a GPU, Accelerate runs its gloo path only when told to (as `accelerate launch --cpu`
 # does); otherwise each process would train alone.
 if not torch.cuda.is_available():
@@ -71,9 +62,7 @@ def convnet() -> nn.Sequential:
 
 
 def build_model(run: RunConfig) -> nn.Module:
-    set_seed(run.seed)  # fastai's: seeds torch (CPU and CUDA), numpy and random; draws nothing
-    torch.set_num_threads(run.threads)
-    # The same layers in the same order as raw_pytorch, so the same seed gives the same weights.
+    set_seed(run.seed)  # fastai's: seeds torch (CPU and CUDA), numpy and random
     model = convnet() if run.model == "convnet" else linear()
     return model.to(resolve_device(run.device))
 
@@ -82,8 +71,6 @@ def resolve_device(requested: str) -> torch.device:
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(requested)
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise SettingError(f"device {requested!r}: torch sees {torch.cuda.device_count()} GPUs")
     # Plain torch DataLoaders have no device, so the Learner moves the model and every batch to
     # fastai's global default device (CUDA when there is one): make that the requested one.
     if device.type == "cuda" and device.index is not None:
@@ -93,30 +80,116 @@ def resolve_device(requested: str) -> torch.device:
 
 
 # --- data --------------------------------------------------------------------------------------
-def to_tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
+def to_tensors(images: np.ndarray, *labels: np.ndarray) -> TensorDataset:
     # NCHW: torch wants the channel axis first. from_numpy shares memory, nothing is copied.
-    return TensorDataset(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels))
+    return TensorDataset(torch.from_numpy(images).unsqueeze(1), *map(torch.from_numpy, labels))
 
 
 def make_train_loader(data: TaskData, run: RunConfig) -> DataLoader:
+    dataset = to_tensors(data.train_images, data.train_labels)
+    generator = torch.Generator().manual_seed(run.seed)
     # DistributedDL rebuilds a plain torch DataLoader from its batch_size and whether it shuffles,
     # and gives each rank that many of every world_size * batch_size indices: each rank's batch is
     # its share of the global batch (fastai scales neither the batch nor the lr).
-    dataset = to_tensors(data.train_images, data.train_labels)
-    generator = torch.Generator().manual_seed(run.seed)
     per_rank = run.batch_size // max(num_distrib(), 1)
     return DataLoader(dataset, batch_size=per_rank, shuffle=True, generator=generator)
 
 
 def make_eval_loader(dataset: TensorDataset) -> DataLoader:
-    # In order, a whole batch per index as for training. Its own generator: a DataLoader without
-    # one draws its worker seed from torch's global RNG, which dropout uses, and raw_pytorch's
-    # evaluation draws nothing, so later epochs would get other dropout masks.
     batches = BatchSampler(SequentialSampler(dataset), task.EVAL_BATCH_SIZE, False)
+    # Its own generator: evaluation draws nothing from the global RNG that dropout uses.
     return DataLoader(dataset, sampler=batches, batch_size=None, generator=torch.Generator())
 
 
 # --- training ----------------------------------------------------------------------------------
+def make_learner(model: nn.Module, dls: DataLoaders, run: RunConfig) -> Learner:
+    learn = Learner(
+        dls,
+        model,
+        loss_func=F.cross_entropy,
+        # torch's Adam through fastai's OptimWrapper, with the task's settings: fastai's own Adam
+        # defaults to beta2 0.99, eps 1e-5 and a decoupled weight decay of 0.01.
+        opt_func=partial(
+            OptimWrapper,
+            opt=torch.optim.Adam,
+            betas=task.ADAM_BETAS,
+            eps=task.ADAM_EPS,
+            weight_decay=task.WEIGHT_DECAY,
+        ),
+        metrics=accuracy,
+    )
+    quiet(learn, run.switch)  # the harness prints each epoch itself: see the end
+    return learn
+
+
+def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> Learner:
+    if run.mode == "compile":
+        # In place, so the Learner, learn.save and the state_dict's keys see the same module.
+        model.compile()
+    test_loader = make_eval_loader(to_tensors(data.test_images, data.test_labels))
+    learn = make_learner(model, DataLoaders(make_train_loader(data, run), test_loader), run)
+    # fit, not fit_one_cycle (fastai's recommendation): the task is Adam at a constant lr.
+    # fit sets only lr on the optimizer (wd too, were it given): betas, eps and weight decay
+    # stay as OptimWrapper built them. distrib_ctx wraps the model and the loaders for the fit
+    # and unwraps them after; with one process it changes nothing.
+    with learn.distrib_ctx():
+        learn.fit(run.epochs, lr=task.LEARNING_RATE, cbs=ReportToHooks(hooks))
+    return learn
+
+
+# --- evaluation --------------------------------------------------------------------------------
+def predict(learn: Learner, images: np.ndarray) -> np.ndarray:
+    dataset = TensorDataset(torch.from_numpy(images).unsqueeze(1))
+    logits, _ = learn.get_preds(dl=make_eval_loader(dataset))
+    return logits.argmax(1).numpy()
+
+
+# --- save / load -------------------------------------------------------------------------------
+def save(learn: Learner, path: Path) -> Path:
+    path = Path(path).with_suffix(".pth")
+    # learn.save writes learn.path/learn.model_dir/<name>.pth (by default ./models/ under the
+    # working directory): point it at the caller's folder. fastai's format keeps the
+    # optimizer's state next to the weights, so training can resume from it.
+    learn.path, learn.model_dir = path.parent, "."
+    return learn.save(path.stem)
+
+
+def load(path: Path, run: RunConfig) -> Learner:
+    path = Path(path)
+    # A Learner needs DataLoaders but predict brings its own, so no data is loaded: an empty one.
+    empty = TensorDataset(torch.empty(0, 1, task.IMAGE_SIZE, task.IMAGE_SIZE))
+    learn = make_learner(build_model(run), DataLoaders(DataLoader(empty)), run)
+    learn.path, learn.model_dir = path.parent, "."
+    return learn.load(path.stem)
+
+
+# --- harness: what exists only for the comparison ------------------------------------------------
+SUITE = {
+    "framework": "fastai",
+    "imports": ["fastai"],
+    "extra": "fastai",
+    "modes": ["eager", "compile"],
+    "switches": ["defaults"],
+    "distributed": {"of": "fastai", "launcher": "torchrun", "needs": "cuda"},
+}
+
+
+def configure(run: RunConfig) -> None:
+    """The process's settings, before any model: the run's CPU threads, a device torch sees."""
+    torch.set_num_threads(run.threads)
+    device = torch.device("cpu" if run.device == "auto" else run.device)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SettingError(f"device {run.device!r}: torch sees {torch.cuda.device_count()} GPUs")
+
+
+def describe(learn: Learner) -> dict:
+    return {
+        "device": str(next(learn.model.parameters()).device),
+        "backend": "torch",
+        "parameters": sum(p.numel() for p in learn.model.parameters()),
+    }
+
+
 class ReportToHooks(Callback):
     """Reports fastai's training events to the harness's TrainingHooks."""
 
@@ -152,97 +225,19 @@ class ReportToHooks(Callback):
             raise CancelFitException
 
 
-def make_learner(model: nn.Module, dls: DataLoaders) -> Learner:
-    learn = Learner(
-        dls,
-        model,
-        loss_func=F.cross_entropy,
-        # torch's own Adam through fastai's OptimWrapper, so the update is bit-identical to
-        # raw_pytorch's. fastai's default opt_func, its own Adam, defaults to beta2 0.99, eps 1e-5
-        # and a decoupled weight decay of 0.01, and even given the task's values it rounds
-        # differently (sqrt(v / bias correction) where torch has sqrt(v) / sqrt(bias correction)).
-        opt_func=partial(
-            OptimWrapper,
-            opt=torch.optim.Adam,
-            betas=task.ADAM_BETAS,
-            eps=task.ADAM_EPS,
-            weight_decay=task.WEIGHT_DECAY,
-        ),
-        metrics=accuracy,
-    )
-    # Quiet: the harness prints one line per epoch through hooks. No progress bars (drawn in
-    # fit and get_preds by the ProgressCallback that fastai gives every Learner once
-    # fastai.callback.progress is imported, as here and by fastai.vision.all) and no per-epoch
-    # table (which the Recorder prints through learn.logger).
-    learn.remove_cbs(ProgressCallback)
-    learn.logger = noop
-    return learn
-
-
-def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> Learner:
-    if run.mode not in ("default", *SUITE["modes"]):
-        raise ValueError(f"fastai suite: mode {run.mode!r} is not one of {SUITE['modes']}")
-    if run.mode == "compile":
-        # In place, so the Learner, learn.save and the state_dict's keys see the same module.
-        model.compile()
-    test_loader = make_eval_loader(to_tensors(data.test_images, data.test_labels))
-    learn = make_learner(model, DataLoaders(make_train_loader(data, run), test_loader))
-    apply_switch(learn, run.switch)  # the overhead scenario's: see the end
-    # fit, not fit_one_cycle (fastai's recommendation): the task is Adam at a constant lr.
-    # fit sets only lr on the optimizer (wd too, were it given): betas, eps and weight decay
-    # stay as OptimWrapper built them. distrib_ctx wraps the model and the loaders for the fit
-    # and unwraps them after; with one process it changes nothing.
-    with learn.distrib_ctx():
-        learn.fit(run.epochs, lr=task.LEARNING_RATE, cbs=ReportToHooks(hooks))
-    return learn
-
-
-# --- evaluation --------------------------------------------------------------------------------
-def predict(learn: Learner, images: np.ndarray) -> np.ndarray:
-    dataset = TensorDataset(torch.from_numpy(images).unsqueeze(1))
-    logits, _ = learn.get_preds(dl=make_eval_loader(dataset))
-    return logits.argmax(1).numpy()
-
-
-def describe(learn: Learner) -> dict:
-    return {
-        "device": str(next(learn.model.parameters()).device),
-        "backend": "torch",
-        "parameters": sum(p.numel() for p in learn.model.parameters()),
-    }
-
-
-# --- save / load -------------------------------------------------------------------------------
-def save(learn: Learner, path: Path) -> Path:
-    path = Path(path).with_suffix(".pth")
-    # learn.save writes learn.path/learn.model_dir/<name>.pth (by default ./models/ under the
-    # working directory): point it at the caller's folder. fastai's format keeps the
-    # optimizer's state next to the weights, so training can resume from it.
-    learn.path, learn.model_dir = path.parent, "."
-    return learn.save(path.stem)
-
-
-def load(path: Path, run: RunConfig) -> Learner:
-    path = Path(path)
-    # A Learner needs DataLoaders but predict brings its own, so no data is loaded: an empty one.
-    empty = TensorDataset(torch.empty(0, 1, task.IMAGE_SIZE, task.IMAGE_SIZE))
-    learn = make_learner(build_model(run), DataLoaders(DataLoader(empty)))
-    learn.path, learn.model_dir = path.parent, "."
-    return learn.load(path.stem)
-
-
-# --- harness: what exists only for the comparison ------------------------------------------------
 def linear() -> nn.Sequential:
     """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
-def apply_switch(learn: Learner, switch: str) -> None:
-    """The overhead scenario's switch, measured beside the suite as written (python -m
-    common.compare --overhead): fastai's defaults, the progress bar and the per-epoch table."""
-    if switch == "defaults":
-        learn.add_cbs(ProgressCallback())
-        learn.logger = print
+def quiet(learn: Learner, switch: str) -> None:
+    """The harness prints one line per epoch: no progress bars (the ProgressCallback that fastai
+    gives every Learner once fastai.callback.progress is imported, as by fastai.vision.all) and
+    no per-epoch table (the Recorder prints it through learn.logger). The overhead scenario's
+    "defaults" switch (python -m common.compare --overhead) measures fastai with both."""
+    if switch != "defaults":
+        learn.remove_cbs(ProgressCallback)
+        learn.logger = noop
 
 
 if __name__ == "__main__":

@@ -20,21 +20,17 @@ from ignite.handlers import Checkpoint, ProgressBar
 from ignite.metrics import Accuracy, Loss
 from ignite.utils import manual_seed
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    SequentialSampler,
+    TensorDataset,
+)
 from torch.utils.data.distributed import DistributedSampler
 
 from common import task
 from common.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
-
-SUITE = {
-    "framework": "pytorch-ignite",
-    "imports": ["ignite"],
-    "extra": "ignite",
-    "modes": ["eager", "compile"],
-    "switches": ["progress_bar"],
-    "distributed": {"of": "ignite", "launcher": "torchrun"},
-}
 
 
 # --- model -------------------------------------------------------------------------------------
@@ -56,9 +52,8 @@ def build_model(run: RunConfig) -> nn.Module:
     device = resolve_device(run.device)
     if idist.backend() is None:  # from torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT
         idist.initialize("nccl" if device.type == "cuda" else "gloo")
-    # Seeds torch (CPU and CUDA), and Python's and NumPy's generators too, which nothing here uses.
+    # Seeds torch (CPU and CUDA), NumPy and Python's random.
     manual_seed(run.seed)
-    torch.set_num_threads(run.threads)
     model = convnet() if run.model == "convnet" else linear()
     # Moves it to this rank's device (idist.device()) and wraps it in DistributedDataParallel.
     return idist.auto_model(model)
@@ -67,16 +62,13 @@ def build_model(run: RunConfig) -> nn.Module:
 def resolve_device(requested: str) -> torch.device:
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(requested)
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise SettingError(f"device {requested!r}: torch sees {torch.cuda.device_count()} GPUs")
-    return device
+    return torch.device(requested)
 
 
 # --- data --------------------------------------------------------------------------------------
-def to_tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
+def to_tensors(images: np.ndarray, *labels: np.ndarray) -> TensorDataset:
     # NCHW: torch wants the channel axis first. from_numpy shares memory, nothing is copied.
-    return TensorDataset(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels))
+    return TensorDataset(torch.from_numpy(images).unsqueeze(1), *map(torch.from_numpy, labels))
 
 
 def make_train_loader(data: TaskData, run: RunConfig) -> DataLoader:
@@ -89,19 +81,14 @@ def make_train_loader(data: TaskData, run: RunConfig) -> DataLoader:
     return idist.auto_dataloader(dataset, batch_size=run.batch_size, sampler=shard)
 
 
-def make_test_batches(images: np.ndarray, labels: np.ndarray) -> list:
-    # An engine runs on any iterable. Plain tensor slices, not a DataLoader: a DataLoader without
-    # its own generator draws a seed from torch's global generator each epoch, which would shift
-    # the dropout masks of the following epochs away from raw_pytorch's.
-    images = torch.from_numpy(images).unsqueeze(1).split(task.EVAL_BATCH_SIZE)
-    labels = torch.from_numpy(labels).split(task.EVAL_BATCH_SIZE)
-    return list(zip(images, labels, strict=True))
+def make_eval_loader(dataset: TensorDataset) -> DataLoader:
+    batches = BatchSampler(SequentialSampler(dataset), task.EVAL_BATCH_SIZE, False)
+    # Its own generator: evaluation draws nothing from the global RNG that dropout uses.
+    return DataLoader(dataset, sampler=batches, batch_size=None, generator=torch.Generator())
 
 
 # --- training ----------------------------------------------------------------------------------
 def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> nn.Module:
-    if run.mode not in ("default", *SUITE["modes"]):
-        raise ValueError(f"mode {run.mode!r} is not available in Ignite; use eager or compile")
     device = next(model.parameters()).device
     loader = make_train_loader(data, run)
     # auto_optim: unchanged for torch's native DDP; wrapped for Horovod and XLA.
@@ -116,24 +103,22 @@ def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks
     )
     forward = torch.compile(model) if run.mode == "compile" else model
 
-    # The trainer's default output is loss.item(), a device sync every step. This one hands on
-    # the step's logits and labels too, so Ignite's Loss metric averages the epoch's training
-    # loss over the outputs it already has (weighted by batch size, like raw_pytorch's loss_sum).
+    # The step's logits and labels with its loss (not the default loss.item()), so that Ignite's
+    # Loss metric averages the epoch's training loss from outputs it already has.
     def step_output(x, y, y_pred, loss):
         return {"y_pred": y_pred, "y": y, "loss": loss.detach()}
 
     trainer = create_supervised_trainer(
         forward, optimizer, F.cross_entropy, device=device, output_transform=step_output
     )
-    # Summed on the device, so no sync per step either; reset as each epoch starts.
+    # Weighted by batch size, reset as each epoch starts.
     train_loss = Loss(
         F.cross_entropy, output_transform=lambda out: (out["y_pred"], out["y"]), device=device
     )
     train_loss.attach(trainer, "loss")  # engine.state.metrics["loss"] at EPOCH_COMPLETED
-    # Evaluated uncompiled, as raw_pytorch's predict is: eval mode and the 1000-image batch would
-    # each cost a recompile.
+    # Evaluated uncompiled: eval mode and the 1,000-image batch would each cost a recompile.
     evaluator = create_supervised_evaluator(model, metrics={"accuracy": Accuracy()}, device=device)
-    test_batches = make_test_batches(data.test_images, data.test_labels)
+    test_loader = make_eval_loader(to_tensors(data.test_images, data.test_labels))
 
     @trainer.on(Events.EPOCH_STARTED)
     def reshuffle(engine: Engine) -> None:  # a new shuffle each epoch, the same on every rank
@@ -146,15 +131,12 @@ def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks
     @trainer.on(Events.EPOCH_COMPLETED)
     def validate(engine: Engine) -> None:
         hooks.validation_start()
-        accuracy = evaluator.run(test_batches).metrics["accuracy"]
+        accuracy = evaluator.run(test_loader).metrics["accuracy"]
         hooks.validation_end()
         if hooks.epoch_end(engine.state.epoch, engine.state.metrics["loss"], accuracy):
             engine.terminate()
 
     attach_switch(trainer, run.switch)  # the overhead scenario's: see the end
-
-    # Engine (not DeterministicEngine, deterministic=False is the default): it leaves the RNGs
-    # and the loader's shuffle alone, so the run matches raw_pytorch step for step.
     trainer.run(loader, max_epochs=run.epochs)
     return model
 
@@ -164,9 +146,10 @@ def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
     device = next(model.parameters()).device
 
     @torch.no_grad()
-    def predict_step(engine: Engine, batch: torch.Tensor) -> torch.Tensor:
+    def predict_step(engine: Engine, batch: list[torch.Tensor]) -> torch.Tensor:
         model.eval()
-        return model(batch.to(device)).argmax(1).cpu()
+        (images,) = batch
+        return model(images.to(device)).argmax(1).cpu()
 
     # A bare Engine: create_supervised_evaluator expects (images, labels) batches, and there are
     # no labels to predict with.
@@ -177,16 +160,8 @@ def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
     def collect(engine: Engine) -> None:
         predictions.append(engine.state.output)
 
-    predictor.run(torch.from_numpy(images).unsqueeze(1).split(task.EVAL_BATCH_SIZE))
+    predictor.run(make_eval_loader(to_tensors(images)))
     return torch.cat(predictions).numpy()
-
-
-def describe(model: nn.Module) -> dict:
-    return {
-        "device": str(next(model.parameters()).device),
-        "backend": "torch",
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
 
 
 # --- save / load -------------------------------------------------------------------------------
@@ -213,6 +188,32 @@ def load(path: Path, run: RunConfig) -> nn.Module:
 
 
 # --- harness: what exists only for the comparison ------------------------------------------------
+SUITE = {
+    "framework": "pytorch-ignite",
+    "imports": ["ignite"],
+    "extra": "ignite",
+    "modes": ["eager", "compile"],
+    "switches": ["progress_bar"],
+    "distributed": {"of": "ignite", "launcher": "torchrun"},
+}
+
+
+def configure(run: RunConfig) -> None:
+    """The process's settings, before any model: the run's CPU threads, a device torch sees."""
+    torch.set_num_threads(run.threads)
+    device = torch.device("cpu" if run.device == "auto" else run.device)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SettingError(f"device {run.device!r}: torch sees {torch.cuda.device_count()} GPUs")
+
+
+def describe(model: nn.Module) -> dict:
+    return {
+        "device": str(next(model.parameters()).device),
+        "backend": "torch",
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
 def linear() -> nn.Sequential:
     """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))

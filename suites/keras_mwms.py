@@ -3,7 +3,8 @@
 Keras' distribution API (suites/keras_ddp.py) runs on JAX only; on TensorFlow, the way across
 processes and machines is tf.distribute.MultiWorkerMirroredStrategy: start one worker per
 process, each told the cluster and its own index in TF_CONFIG, and build and compile the model
-in the strategy's scope. Diff it against keras.py to see what going distributed changes.
+in the strategy's scope. In Keras 3.15.1 fit then fails (keras-team/keras#20585). Diff it
+against keras.py to see what going distributed changes.
 
     TF_CONFIG='{"cluster": {"worker": ["127.0.0.1:23456", "127.0.0.1:23457"]},
                 "task": {"type": "worker", "index": 0}}' KERAS_BACKEND=tensorflow \
@@ -11,11 +12,7 @@ in the strategy's scope. Diff it against keras.py to see what going distributed 
 """
 
 # --- imports -----------------------------------------------------------------------------------
-# This file is the module suites.keras; with absolute imports `import keras` is still the
-# installed package. Keras reads KERAS_BACKEND once, at import: the harness runs each backend
-# in its own process. TensorFlow's C++ runtime logs INFO lines to stderr when it loads (and
-# XLA's in "xla" mode); TF_CPP_MIN_LOG_LEVEL=1 in the environment hides most of them, but only
-# when set before TensorFlow loads, so this file leaves it to the caller.
+# Keras reads KERAS_BACKEND once, at import: one backend per process.
 import functools
 import os
 from pathlib import Path
@@ -28,17 +25,6 @@ from keras import layers
 from common import task
 from common.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
-
-SUITE = {
-    "framework": "keras",
-    "imports": ["keras"],
-    "extra": "keras",
-    "modes": ["graph", "eager", "xla"],
-    "switches": ["progress_bar"],
-    "backends": ["tensorflow"],
-    "backend_env": "KERAS_BACKEND",
-    "distributed": {"of": "keras", "launcher": "tf-workers"},
-}
 
 
 # --- model -------------------------------------------------------------------------------------
@@ -58,19 +44,90 @@ def convnet() -> keras.Sequential:
 
 
 def build_model(run: RunConfig) -> keras.Model:
-    set_threads(run.threads)
-    # Seeds Python, NumPy, TensorFlow (imported for it even on the other backends: Keras seeds
-    # tf.data too) and torch on the torch backend; Keras' own SeedGenerator (init, dropout)
-    # derives from it. fit(shuffle=True) shuffles with NumPy/tf/torch, all seeded here.
+    # Seeds Python, NumPy, the backend and Keras' own SeedGenerator (init, dropout); fit's
+    # shuffle draws from them too.
     keras.utils.set_random_seed(run.seed)
-    # Keras' default init (glorot_uniform kernels, zero biases) differs from torch's
-    # (kaiming_uniform with a=sqrt(5), uniform biases), so the same seed does not give
-    # raw_pytorch's weights: tests/test_keras_equivalence.py proves the two compute the same
-    # function by copying raw_pytorch's trained weights in.
+    # Keras' default init (glorot_uniform kernels, zero biases), not torch's (kaiming_uniform
+    # with a=sqrt(5), uniform biases): the task leaves each framework its own.
     with strategy().scope():  # the weights are created mirrored on every worker
         model = convnet() if run.model == "convnet" else linear()
-    check_device(model, run.device)
+    return start_from_torch(model, run) if run.init == "torch" else model  # see the end
+
+
+# --- data --------------------------------------------------------------------------------------
+def to_inputs(images: np.ndarray) -> np.ndarray:
+    # NHWC: Keras wants the channel axis last. A view of the array, nothing is copied; fit()
+    # batches and shuffles NumPy arrays itself.
+    return images[..., None]
+
+
+# --- training ----------------------------------------------------------------------------------
+def compile_options(mode: str) -> dict:
+    """model.compile() arguments for run.mode. Keras' own default, jit_compile="auto", means XLA
+    on JAX and on TensorFlow with a GPU, tf.function without XLA on a CPU-only TensorFlow, and
+    eager execution on torch."""
+    if mode == "eager":
+        return {"run_eagerly": True, "jit_compile": False}
+    if mode == "xla":
+        # On torch, jit_compile=True means torch.compile (TorchDynamo + Inductor), not XLA.
+        return {"run_eagerly": False, "jit_compile": True}
+    # "graph": the train step traced into a tf.function graph, without XLA. JAX's only graph is
+    # jax.jit, which is XLA (with jit_compile=False Keras would run JAX op by op), so "graph"
+    # is "xla" there. torch has no graph short of torch.compile: Keras runs it eagerly.
+    return {"run_eagerly": False, "jit_compile": keras.backend.backend() == "jax"}
+
+
+def train(model: keras.Model, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> keras.Model:
+    with strategy().scope():  # the optimizer's variables too
+        model.compile(
+            # The task's Adam: Keras' default epsilon is 1e-7 (the task's is torch's 1e-8), and its
+            # weight_decay is decoupled (AdamW's): None when the task has none.
+            optimizer=keras.optimizers.Adam(
+                learning_rate=task.LEARNING_RATE,
+                beta_1=task.ADAM_BETAS[0],
+                beta_2=task.ADAM_BETAS[1],
+                epsilon=task.ADAM_EPS,
+                weight_decay=task.WEIGHT_DECAY or None,
+            ),
+            # On logits: a linear last layer, rather than Keras' usual softmax layer.
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            **compile_options(run.mode),
+        )
+    # batch_size is the global batch: each worker takes its share (Keras scales nothing).
+    model.fit(
+        to_inputs(data.train_images),
+        data.train_labels,
+        batch_size=run.batch_size,
+        epochs=run.epochs,
+        validation_data=(to_inputs(data.test_images), data.test_labels),
+        validation_batch_size=task.EVAL_BATCH_SIZE,
+        shuffle=True,
+        # No progress bar: the harness prints each epoch (the overhead scenario measures it).
+        verbose=1 if run.switch == "progress_bar" else 0,
+        callbacks=[ReportToHooks(hooks)],
+    )
     return model
+
+
+# --- evaluation --------------------------------------------------------------------------------
+def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    # predict() runs the layers in inference mode (Dropout off) and returns NumPy logits.
+    logits = model.predict(to_inputs(images), batch_size=task.EVAL_BATCH_SIZE, verbose=0)
+    return logits.argmax(-1)
+
+
+# --- save / load -------------------------------------------------------------------------------
+def save(model: keras.Model, path: Path) -> Path:
+    # The .keras zip: architecture, compile() settings, weights and the optimizer's state.
+    path = Path(path).with_suffix(".keras")
+    model.save(path)
+    return path
+
+
+def load(path: Path, run: RunConfig) -> keras.Model:
+    with strategy().scope():
+        return keras.saving.load_model(path)
 
 
 @functools.cache
@@ -80,14 +137,32 @@ def strategy() -> tf.distribute.Strategy:
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+# --- harness: what exists only for the comparison ------------------------------------------------
+SUITE = {
+    "framework": "keras",
+    "imports": ["keras"],
+    "extra": "keras",
+    "modes": ["graph", "eager", "xla"],
+    "switches": ["progress_bar"],
+    "backends": ["tensorflow"],
+    "backend_env": "KERAS_BACKEND",
+    "distributed": {"of": "keras", "launcher": "tf-workers"},
+}
+
+
+def configure(run: RunConfig) -> None:
+    """The process's settings, before any model: the run's CPU threads, the device Keras uses."""
+    set_threads(run.threads)
+    check_device(run.device)
+
+
 def set_threads(threads: int) -> None:
     """The one place the backends differ: each sizes its CPU thread pools its own way."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        # Possible only until TF's runtime starts, at its first op; `import keras` does not
-        # start it. Setting the same value again later is allowed, so build_model may repeat.
+        # Possible only until TF's runtime starts, at its first op; `import keras` does not.
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     elif backend == "torch":
@@ -101,10 +176,10 @@ def set_threads(threads: int) -> None:
         os.environ["PJRT_NPROC"] = str(threads)
 
 
-def check_device(model: keras.Model, requested: str) -> None:
+def check_device(requested: str) -> None:
     # Keras places everything on the GPU whenever its backend sees one and has no per-model
     # switch, so "cpu" or "cuda" can only be checked here, not chosen.
-    device = describe(model)["device"]
+    device = where(keras.Variable(0.0))
     if requested != "auto" and (requested == "cpu") != device.startswith("cpu"):
         raise SettingError(
             f"device {requested!r}: Keras computes on {device}, the device its backend found; "
@@ -112,14 +187,20 @@ def check_device(model: keras.Model, requested: str) -> None:
         )
 
 
-# --- data --------------------------------------------------------------------------------------
-def to_inputs(images: np.ndarray) -> np.ndarray:
-    # NHWC: Keras wants the channel axis last. A view of the array, nothing is copied; fit()
-    # batches and shuffles NumPy arrays itself.
-    return images[..., None]
+def where(variable: keras.Variable) -> str:
+    # Each backend names a device its own way: TF "/job:localhost/replica:0/task:0/device:CPU:0",
+    # JAX "cpu:0", torch "cpu".
+    return str(variable.value.device).rsplit("device:", 1)[-1].lower()
 
 
-# --- training ----------------------------------------------------------------------------------
+def describe(model: keras.Model) -> dict:
+    return {
+        "device": where(model.weights[0]),  # where the weights live, the backend computes
+        "backend": keras.backend.backend(),
+        "parameters": model.count_params(),
+    }
+
+
 class ReportToHooks(keras.callbacks.Callback):
     """Keras' callback events, forwarded to the harness."""
 
@@ -147,98 +228,40 @@ class ReportToHooks(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def compile_options(mode: str) -> dict:
-    """model.compile() arguments for run.mode. Keras' own default, jit_compile="auto", means XLA
-    on JAX and on TensorFlow with a GPU, tf.function without XLA on a CPU-only TensorFlow, and
-    eager execution on torch."""
-    mode = SUITE["modes"][0] if mode == "default" else mode
-    if mode not in SUITE["modes"]:
-        raise SettingError(f"keras has no mode {mode!r}; it has {', '.join(SUITE['modes'])}")
-    if mode == "eager":
-        return {"run_eagerly": True, "jit_compile": False}
-    if mode == "xla":
-        # On torch, jit_compile=True means torch.compile (TorchDynamo + Inductor), not XLA.
-        return {"run_eagerly": False, "jit_compile": True}
-    # "graph": the train step traced into a tf.function graph, without XLA. JAX's only graph is
-    # jax.jit, which is XLA (with jit_compile=False Keras would run JAX op by op), so "graph"
-    # is "xla" there. torch has no graph short of torch.compile: Keras runs it eagerly.
-    return {"run_eagerly": False, "jit_compile": keras.backend.backend() == "jax"}
+def start_from_torch(model: keras.Model, run: RunConfig) -> keras.Model:
+    """--init torch: raw PyTorch's initial weights for the same seed, so that what is left of a
+    gap to raw PyTorch is the framework (its kernels, Adam's epsilon), not the initialization."""
+    from suites import raw_pytorch
 
-
-def train(model: keras.Model, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> keras.Model:
-    with strategy().scope():  # the optimizer's variables too
-        model.compile(
-            # Keras' default epsilon is 1e-7, and Keras adds it to the un-bias-corrected sqrt(v):
-            # even at torch's 1e-8 it acts like torch's eps / sqrt(1 - beta_2**t), 32x larger at
-            # the first step and torch's within a few thousand, so the updates differ by a hair.
-            # Keras' weight_decay is decoupled (AdamW's), torch Adam's is an L2 term: the two agree
-            # only at 0, and None spares Keras a no-op decay step on every variable.
-            optimizer=keras.optimizers.Adam(
-                learning_rate=task.LEARNING_RATE,
-                beta_1=task.ADAM_BETAS[0],
-                beta_2=task.ADAM_BETAS[1],
-                epsilon=task.ADAM_EPS,
-                weight_decay=task.WEIGHT_DECAY or None,
-            ),
-            # Cross-entropy on logits, as torch's F.cross_entropy: a linear last layer and
-            # from_logits=True rather than Keras' usual softmax layer with the default loss.
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-            **compile_options(run.mode),
-        )
-    # batch_size is the global batch: each worker takes its share (Keras scales nothing).
-    model.fit(
-        to_inputs(data.train_images),
-        data.train_labels,
-        batch_size=run.batch_size,
-        epochs=run.epochs,
-        validation_data=(to_inputs(data.test_images), data.test_labels),
-        validation_batch_size=task.EVAL_BATCH_SIZE,
-        shuffle=True,
-        # verbose=0: no progress bar or per-epoch line; the harness prints one line per epoch.
-        # (1, Keras' default bar, is the overhead scenario's progress_bar switch.)
-        verbose=1 if run.switch == "progress_bar" else 0,
-        callbacks=[ReportToHooks(hooks)],
-    )
+    copy_torch_weights(raw_pytorch.build_model(run.with_(device="cpu", init="framework")), model)
     return model
 
 
-# --- evaluation --------------------------------------------------------------------------------
-def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    # predict() runs the layers in inference mode (Dropout off) and returns NumPy logits.
-    logits = model.predict(to_inputs(images), batch_size=task.EVAL_BATCH_SIZE, verbose=0)
-    return logits.argmax(-1)
+def copy_torch_weights(torch_model, keras_model: keras.Model) -> None:
+    """A torch nn.Sequential's weights into the same layers in Keras, from NCHW to NHWC layouts
+    (tests/test_keras_equivalence.py checks the two then compute the same function)."""
+    import torch
+
+    convs = [m for m in torch_model if isinstance(m, torch.nn.Conv2d)]
+    (linear_layer,) = [m for m in torch_model if isinstance(m, torch.nn.Linear)]
+    keras_convs = [layer for layer in keras_model.layers if isinstance(layer, layers.Conv2D)]
+    (flatten,) = [layer for layer in keras_model.layers if isinstance(layer, layers.Flatten)]
+    (dense,) = [layer for layer in keras_model.layers if isinstance(layer, layers.Dense)]
+
+    def numpy(tensor):
+        return tensor.detach().cpu().numpy()
+
+    for conv, keras_conv in zip(convs, keras_convs, strict=True):
+        # torch (out, in, kh, kw) -> Keras (kh, kw, in, out)
+        keras_conv.set_weights([numpy(conv.weight).transpose(2, 3, 1, 0), numpy(conv.bias)])
+    # torch's Flatten lays the features out as (C, H, W), Keras' as (H, W, C): the Linear
+    # weight's columns, (out, C*H*W), become the Dense kernel's rows, (H*W*C, out).
+    height, width, channels = flatten.input.shape[1:]
+    weight = numpy(linear_layer.weight).reshape(-1, channels, height, width)
+    kernel = weight.transpose(2, 3, 1, 0).reshape(height * width * channels, -1)
+    dense.set_weights([kernel, numpy(linear_layer.bias)])
 
 
-def describe(model: keras.Model) -> dict:
-    # Where the weights live is where the backend computes. Each backend names it its own way:
-    # TF "/job:localhost/replica:0/task:0/device:CPU:0", JAX "cpu:0", torch "cpu".
-    device = str(model.weights[0].value.device).rsplit("device:", 1)[-1].lower()
-    return {
-        "device": device,
-        "backend": keras.backend.backend(),
-        "parameters": model.count_params(),
-    }
-
-
-# --- save / load -------------------------------------------------------------------------------
-def save(model: keras.Model, path: Path) -> Path:
-    # The .keras zip holds the architecture, the compile() settings, the weights and the
-    # optimizer's state: more than raw_pytorch's state_dict, and it needs no code to rebuild.
-    path = Path(path).with_suffix(".keras")
-    model.save(path)
-    return path
-
-
-def load(path: Path, run: RunConfig) -> keras.Model:
-    set_threads(run.threads)
-    with strategy().scope():
-        model = keras.saving.load_model(path)
-    check_device(model, run.device)
-    return model
-
-
-# --- harness: what exists only for the comparison ------------------------------------------------
 def linear() -> keras.Sequential:
     """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
     return keras.Sequential(

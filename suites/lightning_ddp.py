@@ -32,23 +32,6 @@ from common import task
 from common.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
 
-SUITE = {
-    "framework": "pytorch-lightning",
-    "imports": ["pytorch_lightning"],
-    "extra": "lightning",
-    "modes": ["eager", "compile"],
-    "switches": ["defaults", "barebones"],
-    "distributed": {"of": "lightning", "launcher": "torchrun"},
-}
-
-# The harness prints one line per epoch; silence the Trainer's "GPU available: ..." info lines
-# (warnings still show) and the hints that an in-memory dataset needs no DataLoader workers.
-logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-pl.disable_possible_user_warnings()
-# pytorch-lightning 2.6.6 still builds torch's LeafSpec, which torch 2.14 deprecates: one
-# FutureWarning per process about Lightning's internals, nothing this file can act on.
-warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)`", FutureWarning)
-
 
 # --- model -------------------------------------------------------------------------------------
 def convnet() -> nn.Sequential:
@@ -111,9 +94,8 @@ class ConvNet(pl.LightningModule):
 
 
 def build_model(run: RunConfig) -> ConvNet:
-    # Seeds torch with torch.manual_seed(run.seed), as raw_pytorch does (and numpy and random).
+    # Seeds torch, NumPy and Python's random.
     pl.seed_everything(run.seed, verbose=False)
-    torch.set_num_threads(run.threads)
     # Built on the CPU: the Trainer moves it to run.device when fit starts.
     return ConvNet(run.model)
 
@@ -121,25 +103,11 @@ def build_model(run: RunConfig) -> ConvNet:
 def resolve_device(requested: str) -> torch.device:
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(requested)
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise SettingError(f"device {requested!r}: torch sees {torch.cuda.device_count()} GPUs")
-    return device
+    return torch.device(requested)
 
 
 def make_trainer(run: RunConfig, callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
     device = resolve_device(run.device)
-    quiet = dict(
-        # The harness reports each epoch itself and times the run: no progress bar, no model
-        # summary table, no logger or checkpoint files written into the working directory.
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        logger=False,
-        enable_checkpointing=False,
-        # No sanity-check validation before training: it costs time and would run the validation
-        # hooks before the first step. (It would not shift the RNG: Lightning isolates it.)
-        num_sanity_val_steps=0,
-    )
     return pl.Trainer(
         accelerator=device.type,
         strategy="ddp",
@@ -149,7 +117,9 @@ def make_trainer(run: RunConfig, callbacks: list[pl.Callback] | None = None) -> 
         use_distributed_sampler=False,
         max_epochs=run.epochs,
         callbacks=callbacks,
-        **(quiet | switch_options(run.switch)),  # the overhead scenario's: see the end
+        # No sanity-check validation before training: the task validates after each epoch only.
+        num_sanity_val_steps=0,
+        **trainer_options(run.switch),  # the harness's console and files: see the end
     )
 
 
@@ -175,45 +145,17 @@ def make_train_loader(data: TaskData, run: RunConfig, trainer: pl.Trainer) -> Da
 
 def make_eval_loader(dataset: TensorDataset) -> DataLoader:
     batches = BatchSampler(SequentialSampler(dataset), task.EVAL_BATCH_SIZE, False)
-    # Its own generator: without one, every pass over a DataLoader draws a seed from torch's
-    # global RNG, and the validation pass would shift epoch 2's dropout masks against raw_pytorch.
+    # Its own generator: evaluation draws nothing from the global RNG that dropout uses.
     return DataLoader(dataset, sampler=batches, batch_size=None, generator=torch.Generator())
 
 
 # --- training ----------------------------------------------------------------------------------
-class ReportToHooks(pl.Callback):
-    """Forwards the Trainer's events to the harness. Lightning 2.x validates at the end of each
-    training epoch, before on_train_epoch_end, so the epoch's val_accuracy is ready there."""
-
-    def __init__(self, hooks: TrainingHooks) -> None:
-        self.hooks = hooks
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.hooks.batch_end(outputs["loss"])
-
-    def on_validation_start(self, trainer, pl_module) -> None:
-        self.hooks.validation_start()
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        self.hooks.validation_end()
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        metrics = trainer.callback_metrics
-        epoch = trainer.current_epoch + 1
-        if self.hooks.epoch_end(epoch, metrics["train_loss"], metrics["val_accuracy"]):
-            trainer.should_stop = True
-
-
 def train(model: ConvNet, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> ConvNet:
-    mode = SUITE["modes"][0] if run.mode == "default" else run.mode
-    if mode not in SUITE["modes"]:
-        raise ValueError(f"lightning has no {mode!r} mode; use one of {SUITE['modes']}")
-    report = BarebonesReport if run.switch == "barebones" else ReportToHooks
-    trainer = make_trainer(run, callbacks=[report(hooks)])
+    trainer = make_trainer(run, callbacks=[report_to(hooks, run.switch)])
     val_loader = make_eval_loader(to_tensors(data.test_images, data.test_labels))
     # Lightning's docs: compile the LightningModule before fit; the Trainer then also compiles
     # its *_step methods. fit trains `model` itself (unwrapped), which is what is returned.
-    forward = torch.compile(model) if mode == "compile" else model
+    forward = torch.compile(model) if run.mode == "compile" else model
     trainer.fit(forward, make_train_loader(data, run, trainer), val_loader)
     return model
 
@@ -227,15 +169,6 @@ def predict(model: ConvNet, images: np.ndarray) -> np.ndarray:
     )
     batches = single.predict(model, make_eval_loader(to_tensors(images)))
     return torch.cat(batches).cpu().numpy()
-
-
-def describe(model: ConvNet) -> dict:
-    return {
-        # Not the parameters' device: the Trainer puts the module back on the CPU after each run.
-        "device": str(model.trainer.strategy.root_device),
-        "backend": "torch",
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
 
 
 # --- save / load -------------------------------------------------------------------------------
@@ -261,24 +194,88 @@ def load(path: Path, run: RunConfig) -> ConvNet:
 
 
 # --- harness: what exists only for the comparison ------------------------------------------------
+SUITE = {
+    "framework": "pytorch-lightning",
+    "imports": ["pytorch_lightning"],
+    "extra": "lightning",
+    "modes": ["eager", "compile"],
+    "switches": ["defaults", "barebones"],
+    "distributed": {"of": "lightning", "launcher": "torchrun"},
+}
+
+# The harness prints one line per epoch: no "GPU available: ..." info lines (warnings still
+# show), no hints that an in-memory dataset needs no DataLoader workers, and not pytorch-lightning
+# 2.6.6's FutureWarning about torch 2.14's LeafSpec, which is about Lightning's own internals.
+logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+pl.disable_possible_user_warnings()
+warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)`", FutureWarning)
+
+
+def configure(run: RunConfig) -> None:
+    """The process's settings, before any model: the run's CPU threads, a device torch sees."""
+    torch.set_num_threads(run.threads)
+    device = torch.device("cpu" if run.device == "auto" else run.device)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SettingError(f"device {run.device!r}: torch sees {torch.cuda.device_count()} GPUs")
+
+
+def describe(model: ConvNet) -> dict:
+    return {
+        # Not the parameters' device: the Trainer puts the module back on the CPU after each run.
+        "device": str(model.trainer.strategy.root_device),
+        "backend": "torch",
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+class ReportToHooks(pl.Callback):
+    """Forwards the Trainer's events to the harness. Lightning 2.x validates at the end of each
+    training epoch, before on_train_epoch_end, so the epoch's val_accuracy is ready there."""
+
+    def __init__(self, hooks: TrainingHooks) -> None:
+        self.hooks = hooks
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.hooks.batch_end(outputs["loss"])
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self.hooks.validation_start()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self.hooks.validation_end()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        metrics = trainer.callback_metrics
+        epoch = trainer.current_epoch + 1
+        if self.hooks.epoch_end(epoch, metrics["train_loss"], metrics["val_accuracy"]):
+            trainer.should_stop = True
+
+
+def report_to(hooks: TrainingHooks, switch: str) -> ReportToHooks:
+    return BarebonesReport(hooks) if switch == "barebones" else ReportToHooks(hooks)
+
+
 def linear() -> nn.Sequential:
     """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
-def switch_options(switch: str) -> dict:
-    """The overhead scenario's switches, each measured beside the suite as written (python -m
-    common.compare --overhead): Lightning's own defaults, which this file turns off, and its
-    barebones mode."""
+def trainer_options(switch: str) -> dict:
+    """The harness prints each epoch and times the run: no progress bar, no model summary, no
+    logger or checkpoint files. The overhead scenario's switches (python -m common.compare
+    --overhead) measure Lightning's own defaults and its barebones mode beside this."""
     if switch == "defaults":
         return {
-            "enable_progress_bar": True,
-            "enable_model_summary": True,
             "logger": True,  # TensorBoard's, or a CSVLogger where tensorboard is not installed
-            "enable_checkpointing": True,
             "default_root_dir": tempfile.mkdtemp(prefix="lightning-defaults-"),
         }
-    return {"barebones": True} if switch == "barebones" else {}
+    quiet = {
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "logger": False,
+        "enable_checkpointing": False,
+    }
+    return {**quiet, "barebones": True} if switch == "barebones" else quiet
 
 
 class BarebonesReport(ReportToHooks):

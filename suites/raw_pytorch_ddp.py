@@ -17,20 +17,17 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import BatchSampler, DataLoader, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    SequentialSampler,
+    TensorDataset,
+)
 from torch.utils.data.distributed import DistributedSampler
 
 from common import task
 from common.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
-
-SUITE = {
-    "framework": "torch",
-    "imports": ["torch"],
-    "extra": "torch",
-    "modes": ["eager", "compile"],
-    "distributed": {"of": "raw_pytorch", "launcher": "torchrun"},
-}
 
 
 # --- model -------------------------------------------------------------------------------------
@@ -53,7 +50,6 @@ def build_model(run: RunConfig) -> nn.Module:
     if not dist.is_initialized():  # torchrun set RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     torch.manual_seed(run.seed)  # every rank starts from the same weights (DDP broadcasts rank 0's)
-    torch.set_num_threads(run.threads)
     model = convnet() if run.model == "convnet" else linear()
     return DistributedDataParallel(model.to(device))
 
@@ -63,16 +59,13 @@ def resolve_device(requested: str) -> torch.device:
         requested = "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda":  # one GPU per rank: torchrun numbers the ranks on this machine
         requested = f"cuda:{os.environ['LOCAL_RANK']}"
-    device = torch.device(requested)
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise SettingError(f"device {requested!r}: torch sees {torch.cuda.device_count()} GPUs")
-    return device
+    return torch.device(requested)
 
 
 # --- data --------------------------------------------------------------------------------------
-def to_tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
+def to_tensors(images: np.ndarray, *labels: np.ndarray) -> TensorDataset:
     # NCHW: torch wants the channel axis first. from_numpy shares memory, nothing is copied.
-    return TensorDataset(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels))
+    return TensorDataset(torch.from_numpy(images).unsqueeze(1), *map(torch.from_numpy, labels))
 
 
 def make_train_loader(data: TaskData, run: RunConfig) -> DataLoader:
@@ -85,6 +78,12 @@ def make_train_loader(data: TaskData, run: RunConfig) -> DataLoader:
     shard = DistributedSampler(dataset, shuffle=True, seed=run.seed)
     batches = BatchSampler(shard, run.batch_size // dist.get_world_size(), False)
     return DataLoader(dataset, sampler=batches, batch_size=None, generator=generator)
+
+
+def make_eval_loader(dataset: TensorDataset) -> DataLoader:
+    batches = BatchSampler(SequentialSampler(dataset), task.EVAL_BATCH_SIZE, False)
+    # Its own generator: evaluation draws nothing from the global RNG that dropout uses.
+    return DataLoader(dataset, sampler=batches, batch_size=None, generator=torch.Generator())
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -127,16 +126,8 @@ def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
     model = model.module  # the wrapped model: no gradients to synchronize
     model.eval()
     device = next(model.parameters()).device
-    batches = torch.from_numpy(images).unsqueeze(1).split(task.EVAL_BATCH_SIZE)
-    return torch.cat([model(batch.to(device)).argmax(1).cpu() for batch in batches]).numpy()
-
-
-def describe(model: nn.Module) -> dict:
-    return {
-        "device": str(next(model.parameters()).device),
-        "backend": "torch",
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
+    batches = make_eval_loader(to_tensors(images))
+    return torch.cat([model(batch.to(device)).argmax(1).cpu() for (batch,) in batches]).numpy()
 
 
 # --- save / load -------------------------------------------------------------------------------
@@ -159,6 +150,31 @@ def load(path: Path, run: RunConfig) -> nn.Module:
 
 
 # --- harness: what exists only for the comparison ------------------------------------------------
+SUITE = {
+    "framework": "torch",
+    "imports": ["torch"],
+    "extra": "torch",
+    "modes": ["eager", "compile"],
+    "distributed": {"of": "raw_pytorch", "launcher": "torchrun"},
+}
+
+
+def configure(run: RunConfig) -> None:
+    """The process's settings, before any model: the run's CPU threads, a device torch sees."""
+    torch.set_num_threads(run.threads)
+    device = torch.device("cpu" if run.device == "auto" else run.device)
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise SettingError(f"device {run.device!r}: torch sees {torch.cuda.device_count()} GPUs")
+
+
+def describe(model: nn.Module) -> dict:
+    return {
+        "device": str(next(model.parameters()).device),
+        "backend": "torch",
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
 def linear() -> nn.Sequential:
     """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
