@@ -17,7 +17,7 @@ COLUMNS = (
     "test accuracy, 1 process / N processes (gap, points)",
     "images/s, 1 process x N threads / N processes x 1 thread (ratio)",
     "start-up s, 1 / N processes",
-    "logical lines added / removed (net)",
+    "code lines added / removed (net logical lines)",
 )
 
 
