@@ -58,7 +58,10 @@ def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
         for i, (label, data) in enumerate(zip(labels, datas, strict=True), start=1)
     ]
     summary = write_summary([(label, data) for label, data, _ in runs], out)
-    write_html(runs, out)
+    ddp = _ddp_section(dirs[0])
+    if ddp:  # the data-parallel scenario's newest run beside this one, else the committed one
+        files.write_text(summary, summary.read_text() + "\n" + ddp)
+    write_html(runs, out, extra=ddp)
     if not more and datas[0].accuracy_source == "this run":  # for comparisons' reports to merge
         data = datas[0]
         record = accuracy.run_record(
@@ -66,6 +69,15 @@ def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
         )
         files.write_json(out / accuracy.FILE, record)
     return summary
+
+
+def _ddp_section(run_dir: Path) -> str | None:
+    from common.ddp_report import ddp_section
+
+    for folder in (Path(run_dir).parent / "latest-ddp", ROOT / "docs" / "results" / "ddp-quiet"):
+        if section := ddp_section(folder):
+            return section
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,7 +96,18 @@ def _run_section(data: RunData, out: Path, plots: list[str], depth: int = 2) -> 
 <{h}>Plots</{h}><div class="plots">{figures}</div>"""
 
 
-def write_html(runs: list[tuple[str, RunData, list[str]]], out: Path) -> Path:
+def _markdown_section(text: str | None) -> str:
+    """A section kept as its summary.md markdown (the data-parallel scenario's), shown as text."""
+    if not text:
+        return ""
+    heading, _, body = text.strip().partition("\n")
+    title, text = html.escape(heading.lstrip("# ")), html.escape(body.strip())
+    return f'<h2>{title}</h2><pre style="white-space:pre-wrap">{text}</pre>'
+
+
+def write_html(
+    runs: list[tuple[str, RunData, list[str]]], out: Path, extra: str | None = None
+) -> Path:
     """index.html: runs is [(label, data, the names of its plots)]; one run reads as before,
     several get a table of runs and a side-by-side table first, then a section each."""
     e = html.escape
@@ -126,6 +137,7 @@ def write_html(runs: list[tuple[str, RunData, list[str]]], out: Path) -> Path:
 <body>
 <h1>{e(heading)}</h1>
 {body}
+{_markdown_section(extra)}
 <h2 id="sources">Sources, section by section</h2>
 <p>The suites' files as they are in the working tree now (the run was at commit
 {e(commits)}), cut at their <code># --- section ---</code> comments: one row per section,
