@@ -95,11 +95,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def suite(variant: registry.Variant) -> registry.LoadedSuite:
-    """The suite module of this variant, imported; skipped when it cannot run here."""
+    """The suite module of this variant, imported and configured as the runner does before any
+    model (the default threads: TensorFlow fixes its own at its first op); skipped when it cannot
+    run here."""
     reason = variant.missing()
     if reason:
         pytest.skip(reason)
-    return registry.load(variant)
+    loaded = registry.load(variant)
+    loaded.module.configure(RunConfig())
+    return loaded
 
 
 _data_cache: dict[RunConfig, tuple] = {}

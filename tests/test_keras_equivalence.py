@@ -39,6 +39,9 @@ if keras.backend.backend() not in keras_suite.SUITE["backends"]:
         allow_module_level=True,
     )
 
+# As the runner does before any model: TensorFlow fixes its thread pools at its first op.
+keras_suite.configure(RunConfig())
+
 # Raw PyTorch trained for one epoch on 4,000 images (about 88% accurate: a trained function,
 # not noise), compared on all 10,000 test images.
 RUN = RunConfig(epochs=1, train_size=4000, test_size=None)
