@@ -32,7 +32,11 @@ from common.environment import describe_environment
 from common.task import RunConfig, SettingError
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTROL = "+A/A"  # the label's mark of the reference's second process (see main)
+CONTROL = "+A/A"  # the label's mark of the reference's second process (see _batches)
+REPLICATE = "#r"  # the label's mark of a replicate after the first: lightning#r2
+# Independent sets of processes per scenario (common/speed.py, pool): two, so that an interval
+# holds what differs between processes; one where a scenario's own design repeats nothing.
+REPLICATES = {"comparison": 2, "modes": 1, "overhead": 1, "time-to-accuracy": 1, "seeds": 1}
 QUICK = {"epochs": 1, "train_size": 4000}  # a first look: about 3 s of training per suite here
 # The overhead scenario: the tiny linear model at a small batch on one thread, one epoch of full
 # MNIST (7,500 steps), where what a step costs is the framework's own work (common/task.py).
@@ -92,6 +96,14 @@ def _parser() -> argparse.ArgumentParser:
         + ")",
     )
     timing.add_argument(
+        "--replicates",
+        type=int,
+        help="independent sets of processes, one after another, pooled into each interval "
+        "(default: "
+        + ", ".join(f"{n} for {name}" for name, n in REPLICATES.items() if n > 1)
+        + ", 1 for the other scenarios)",
+    )
+    timing.add_argument(
         "--order-seed",
         type=int,
         default=None,
@@ -121,6 +133,12 @@ def _settings(args: argparse.Namespace) -> RunConfig:
     chosen = (args.modes, args.overhead, args.target_accuracy is not None, args.seeds is not None)
     if sum(chosen) > 1:
         raise SettingError("choose one scenario: --modes, --overhead, --target-accuracy or --seeds")
+    if args.replicates is None:
+        args.replicates = REPLICATES[scenario(args)]
+    elif args.replicates < 1:
+        raise SettingError(f"replicates must be a whole number >= 1, got {args.replicates}")
+    elif args.replicates > 1 and scenario(args) in ("time-to-accuracy", "seeds"):
+        raise SettingError(f"--replicates does not apply to the {scenario(args)} scenario")
     return run
 
 
@@ -336,65 +354,82 @@ def main(argv: list[str] | None = None) -> int:
         reserve.release()
 
 
-def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
-    jobs = []
-    if args.target_accuracy is None and args.seeds is None:
-        # The A/A control: a second process of the reference, measured against the first like
-        # any variant. Its ratio must read 1; when it does not, the processes themselves
-        # differed (a process-level slow phase), and the run is flagged.
-        pairs += [(v, r, True) for v, r in pairs if is_reference(v, r)]
-    for variant, job_run, *control in pairs:
-        control = bool(control)
-        name = label(variant, job_run, bool(args.seeds)) + (CONTROL if control else "")
-        safe = re.sub(r"[^A-Za-z0-9_.@+-]+", "-", name).strip("-")
-        job = schedule.Job(
-            label=name,
-            command=lambda log, v=variant, r=job_run, c=control: _pytest_command(
-                v, r, args, log, c
-            ),
-            environment={
-                **os.environ,
-                **variant.environment(),
-                "PYTHONUNBUFFERED": "1",
-                "OMP_NUM_THREADS": str(job_run.threads),
-            },
-            log_path=run_dir / "logs" / f"{safe}.log",
-            # one reference, at the base seed: the others are variants like any other
-            reference=is_reference(variant, job_run) and not control and job_run.seed == run.seed,
-        )
-        job.result = {
-            "kind": "variant-run",
-            "label": name,
-            "variant": variant.id,
-            "suite": variant.suite,
-            "mode": job_run.mode,
-            "switch": job_run.switch,
-            "reference": job.reference,
-            "control": control,
-            "status": "pending",
-        }
-        jobs.append(job)
-    # The reference leads every group, and its A/A control follows it into the first.
-    jobs.sort(key=lambda j: (not j.reference, not j.result["control"]))
-    batches = schedule.groups(jobs)
-    everyone = [job for group in batches for job in group]
-    scenario = (
-        "modes"
-        if args.modes
-        else "overhead"
-        if args.overhead
-        else "time-to-accuracy"
-        if args.target_accuracy is not None
-        else "seeds"
-        if args.seeds
-        else "comparison"
+def scenario(args: argparse.Namespace) -> str:
+    """Which scenario the command line chose (the default comparison when none)."""
+    chosen = {
+        "modes": args.modes,
+        "overhead": args.overhead,
+        "time-to-accuracy": args.target_accuracy is not None,
+        "seeds": args.seeds is not None,
+    }
+    return next((name for name, given in chosen.items() if given), "comparison")
+
+
+def _job(args, run: RunConfig, variant, job_run, control: bool, replicate: int, run_dir: Path):
+    name = label(variant, job_run, bool(args.seeds)) + (CONTROL if control else "")
+    name += f"{REPLICATE}{replicate}" if replicate > 1 else ""
+    safe = re.sub(r"[^A-Za-z0-9_.@+-]+", "-", name).strip("-")
+    job = schedule.Job(
+        label=name,
+        command=lambda log, v=variant, r=job_run, c=control: _pytest_command(v, r, args, log, c),
+        environment={
+            **os.environ,
+            **variant.environment(),
+            "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": str(job_run.threads),
+        },
+        log_path=run_dir / "logs" / f"{safe}.log",
+        # one reference per replicate, at the base seed: the others are variants like any other
+        reference=is_reference(variant, job_run) and not control and job_run.seed == run.seed,
     )
+    job.result = {
+        "kind": "variant-run",
+        "label": name,
+        "variant": variant.id,
+        "suite": variant.suite,
+        "mode": job_run.mode,
+        "switch": job_run.switch,
+        "reference": job.reference,
+        "control": control,
+        "replicate": replicate,
+        "status": "pending",
+    }
+    return job
+
+
+def _batches(args, run: RunConfig, pairs, run_dir: Path) -> list[list[schedule.Job]]:
+    """The groups of processes, one replicate after another: each replicate is a fresh set of
+    processes (its own reference and A/A control among them), split into groups of at most
+    schedule.MAX_ALIVE, each led by the replicate's reference."""
+    if scenario(args) in ("comparison", "modes", "overhead"):
+        # The A/A control: a second process of the reference, measured against the first like
+        # any variant. Its ratio must read 1: it checks that the intervals hold what differs
+        # between two processes of the same code.
+        pairs = [*pairs, *((v, r, True) for v, r in pairs if is_reference(v, r))]
+    batches = []
+    for replicate in range(1, args.replicates + 1):
+        jobs = [
+            _job(args, run, variant, job_run, bool(control), replicate, run_dir)
+            for variant, job_run, *control in pairs
+        ]
+        # The reference leads every group, and its A/A control follows it into the first.
+        jobs.sort(key=lambda j: (not j.reference, not j.result["control"]))
+        batches += schedule.groups(jobs)
+    for number, group in enumerate(batches, 1):
+        for job in group:
+            job.group = number
+    return batches
+
+
+def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
+    batches = _batches(args, run, pairs, run_dir)
+    everyone = [job for group in batches for job in group]
     status = {
         "kind": "comparison-run",
         "started": started.isoformat(timespec="seconds"),
         "finished": None,
         "command": " ".join(["python -m common.compare", *(argv or sys.argv[1:])]),
-        "scenario": scenario,
+        "scenario": scenario(args),
         "settings": {
             **dataclasses.asdict(run),
             "quick": args.quick,
@@ -403,6 +438,7 @@ def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
             "target_accuracy": args.target_accuracy,
             "seeds": args.seeds,
             "block_steps": args.block_steps or runner.BLOCK_STEPS[run.model],
+            "replicates": args.replicates,
             "interleaved": True,
         },
         "schedule": {"order_seed": order_seed, "max_alive": schedule.MAX_ALIVE, "rounds": []},

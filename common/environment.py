@@ -41,8 +41,18 @@ def _git(*args: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+def uptime_seconds() -> float | None:
+    """Seconds since the machine booted: the first run after a boot meets memory the host has
+    not backed yet (common/allocator.py)."""
+    try:
+        return float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def describe_environment(threads: int, dataset: str = "mnist") -> dict:
     return {
+        "uptime_seconds": uptime_seconds(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpu": cpuinfo.get_cpu_info().get("brand_raw", platform.processor() or "unknown"),
         "cores": os.cpu_count(),

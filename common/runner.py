@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from common import metrics
+from common import allocator, metrics
 from common.hooks import TrainingClock, TrainingHooks
 from common.registry import LoadedSuite
 from common.task import RunConfig, TaskData
@@ -82,6 +82,7 @@ def measure(
     module, variant = suite.module, suite.variant
     variant.check(run)
     module.configure(run)
+    memory = allocator.apply(run.allocator)  # before the warm-up: it grows the heap once
     block_steps = block_steps or BLOCK_STEPS[run.model]
     rounds_hooks: list[TrainingHooks] = []
 
@@ -138,6 +139,7 @@ def measure(
         "switch": run.switch,
         "seed": run.seed,
         "init": run.init,
+        "allocator": memory,
         "device": description["device"],
         "threads": run.threads,
         "dataset": run.dataset,

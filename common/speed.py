@@ -15,6 +15,11 @@ most, in an order shuffled per round. From these pairs:
   over the block's steps (microseconds);
 - each with a 95% confidence interval from a paired bootstrap over rounds (scipy.stats.bootstrap,
   BCa), and a verdict: faster, slower or indistinguishable at that confidence;
+- the slow phase (phases): a pair whose epoch-1 rounds and later rounds have disjoint intervals
+  keeps its later rounds only, and the report says so;
+- replicates (pool): each figure of a run with several replicates (fresh sets of processes) is
+  their mean, with an interval that holds the process-to-process variation one pair of
+  processes cannot see, however many rounds it runs;
 - start-up apart from steady state: a process's first block holds what its first steps do once
   (Keras tracing its step, XLA or torch.compile compiling, oneDNN choosing kernels); its cost is
   that block's time beyond what the same steps take in steady state.
@@ -37,14 +42,19 @@ BOOTSTRAP_SEED = 0  # the intervals of a run are reproducible from its blocks
 NOISY_CV = 0.10
 NOISY_STEAL = 0.02
 CONTROL_TOLERANCE = 0.03
+# Minor page faults per step beyond which a process's steady blocks are flagged: with the
+# allocator fixed (common/allocator.py) every suite here takes 0-2 a step; a process whose
+# malloc maps and unmaps its per-step buffers takes thousands.
+FAULTY_STEP = 100
 
 
 @dataclass(frozen=True)
-class Interval:
+class Bounds:
+    """A figure and its 95% interval."""
+
     point: float
     low: float
     high: float
-    pairs: int  # rounds that went into it
 
     @property
     def half_width(self) -> float:
@@ -56,8 +66,17 @@ class Interval:
             "low": self.low,
             "high": self.high,
             "half_width": self.half_width,
-            "pairs": self.pairs,
         }
+
+
+@dataclass(frozen=True)
+class Interval(Bounds):
+    """Over the rounds of one pair of processes."""
+
+    pairs: int  # rounds that went into it
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "pairs": self.pairs}
 
 
 def steady(blocks: list[dict]) -> list[dict]:
@@ -131,32 +150,154 @@ def overhead_per_step(reference: list[dict], variant: list[dict]) -> Interval | 
     return _interval(paired(reference, variant), _overhead_us)
 
 
+# --- the slow phase ----------------------------------------------------------------------------
+PHASE_MIN_PAIRS = 10  # rounds each phase needs before its interval is trusted
+
+
+@dataclass(frozen=True)
+class Phases:
+    """A pair's early and late rounds, each with its speed ratio, and which of them the figures
+    use: the late ones alone when the two intervals are disjoint (a slow phase), else all."""
+
+    early: Interval | None
+    late: Interval | None
+    split: str  # "epoch" (epoch 1 against the later ones) or "half" (a one-epoch run)
+    slow_phase: bool
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": "phase-check",
+            "early": self.early.as_dict() if self.early else None,
+            "late": self.late.as_dict() if self.late else None,
+            "split": self.split,
+            "slow_phase": self.slow_phase,
+            "used": "late" if self.slow_phase else "all",
+        }
+
+
+def _late_turns(variant: list[dict]) -> tuple[set, str]:
+    """The turns of the variant's later phase: epochs 2 onwards, or a one-epoch run's second
+    half of its steady blocks."""
+    chosen = [b for b in steady(variant) if b.get("turn") is not None]
+    if len({b.get("epoch", 1) for b in chosen}) > 1:
+        return {b["turn"] for b in chosen if b.get("epoch", 1) > 1}, "epoch"
+    turns = sorted(b["turn"] for b in chosen)
+    return set(turns[len(turns) // 2 :]), "half"
+
+
+def phases(reference: list[dict], variant: list[dict]) -> tuple[list[dict], Phases | None]:
+    """The phase rule. A process that runs slow for a while and then normal (its first epoch
+    after a boot, say) moves its ratio by more than any interval over its rounds admits. The
+    pair's rounds are split into early and late; when the two phases' intervals do not
+    overlap, the figures use the late rounds alone, and the report says so. Returns the
+    variant's blocks to use and the check (None when a phase has too few rounds to judge)."""
+    late_turns, split = _late_turns(variant)
+    late = [b for b in variant if b["index"] == 0 or b.get("turn") in late_turns]
+    early = [b for b in variant if b["index"] == 0 or b.get("turn") not in late_turns]
+    if min(len(steady(late)), len(steady(early))) < PHASE_MIN_PAIRS:
+        return variant, None
+    early_ratio, late_ratio = speed_ratio(reference, early), speed_ratio(reference, late)
+    if early_ratio is None or late_ratio is None:
+        return variant, None
+    disjoint = early_ratio.high < late_ratio.low or late_ratio.high < early_ratio.low
+    return (late if disjoint else variant), Phases(early_ratio, late_ratio, split, disjoint)
+
+
+# --- replicates: process-to-process variation ---------------------------------------------------
+@dataclass(frozen=True)
+class Pooled(Bounds):
+    """A figure over independent replicates (each a fresh set of processes, the reference's
+    among them), with an interval that holds process-to-process variation as well as the
+    rounds': see pool()."""
+
+    replicates: tuple[float, ...]  # each replicate's own point
+    df: int  # degrees of freedom of the between-replicate variance (0: rounds only)
+    between_sd: float  # replicates' spread, on the figure's scale (log for ratios)
+
+    def as_dict(self) -> dict:
+        return {
+            **super().as_dict(),
+            "replicates": list(self.replicates),
+            "df": self.df,
+            "between_sd": self.between_sd,
+            "process_variation": self.df > 0,
+        }
+
+
+def pool(figures: dict, log: bool = True) -> dict:
+    """Per key (a row of the table), its replicates' intervals pooled into one.
+
+    A replicate's figure is one draw of what is fixed for its processes' lifetime (memory
+    layout, the allocator's state, where the host put its pages): Stabilizer's random effect
+    (Curtsinger and Berger, ASPLOS 2013). On the log scale (ratios) or as they are
+    (microseconds), per key: the mean of its R replicates, with the variance of that mean
+    taken as the largest of (a) the replicates' sample variance pooled over every key of the
+    run (a one-way random-effects estimate with sum(R - 1) degrees of freedom: every row's
+    processes vary alike), (b) the key's own sample variance, (c) the replicates' mean
+    within-replicate variance from their bootstrap intervals; over R, with Student's t at the
+    pooled degrees of freedom. With one replicate it is that replicate's interval over rounds,
+    and process_variation is False. tests/test_speed.py measures the coverage on simulated
+    runs with a process effect and a slow phase."""
+    scale = (np.log, np.exp) if log else (lambda x: np.asarray(x, float), lambda x: x)
+    forward, back = scale
+    z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
+    drawn = {}
+    for key, intervals in figures.items():
+        intervals = [i for i in intervals if i is not None]
+        if not intervals:
+            continue
+        points = forward(np.array([i.point for i in intervals]))
+        within = (
+            (
+                forward(np.array([i.high for i in intervals]))
+                - forward(np.array([i.low for i in intervals]))
+            )
+            / (2 * z)
+        ) ** 2
+        drawn[key] = (points, float(np.mean(within)), intervals)
+    df = sum(len(p) - 1 for p, _, _ in drawn.values())
+    shared = (
+        sum(float(np.var(p, ddof=1)) * (len(p) - 1) for p, _, _ in drawn.values() if len(p) > 1)
+        / df
+        if df
+        else 0.0
+    )
+    pooled = {}
+    for key, (points, within, intervals) in drawn.items():
+        own = float(np.var(points, ddof=1)) if len(points) > 1 else 0.0
+        if df:
+            variance = max(shared, own, within) / len(points)
+            half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * variance**0.5
+            centre = float(np.mean(points))
+            low, high = float(back(centre - half)), float(back(centre + half))
+        else:  # one replicate: its interval over rounds, as it is (BCa, not symmetric)
+            centre = float(points[0])
+            low, high = intervals[0].low, intervals[0].high
+        pooled[key] = Pooled(
+            point=float(back(centre)),
+            low=low,
+            high=high,
+            replicates=tuple(i.point for i in intervals),
+            df=df,
+            between_sd=shared**0.5,
+        )
+    return pooled
+
+
 def verdict(
-    interval: Interval | None,
+    interval: Bounds | None,
     neutral: float = 1.0,
     above: str = "faster",
     below: str = "slower",
-    margin: float = 0.0,
 ) -> str:
-    """What the interval says at its confidence: above, below, or indistinguishable. With a
-    margin, the interval must clear neutral +- margin: the control's process-to-process spread
-    (see control_margin)."""
+    """What the interval says at its confidence: above, below, or indistinguishable."""
     if interval is None:
         return "not measured"
-    if interval.low > neutral + margin:
+    if interval.low > neutral:
         return above
-    if interval.high < neutral - margin:
+    if interval.high < neutral:
         return below
     return "indistinguishable"
-
-
-def control_margin(control: Interval | None, neutral: float = 1.0) -> float:
-    """How far two processes of the same code read apart in this run: the A/A control's
-    interval end farthest from 1. A speed difference inside it can't be told from which
-    process a variant happened to get."""
-    if control is None:
-        return 0.0
-    return max(abs(control.low - neutral), abs(control.high - neutral))
 
 
 def per_step(blocks: list[dict]) -> Interval | None:

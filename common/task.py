@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
+from common.allocator import ALLOCATORS
 from common.data import DATASETS, ImageDataset, load_dataset
 
 # --- data --------------------------------------------------------------------------------------
@@ -112,6 +113,11 @@ class RunConfig:
         "initial weights: the framework's own, or raw PyTorch's for the same seed (torch)",
         choices=INITS,
     )
+    allocator: str = _knob(
+        "fixed",
+        "malloc's thresholds fixed before timing, or glibc's adaptive ones (common/allocator.py)",
+        choices=ALLOCATORS,
+    )
 
     def __post_init__(self) -> None:
         for name in ("epochs", "threads", "batch_size"):
@@ -127,7 +133,12 @@ class RunConfig:
             raise SettingError(
                 f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {self.device!r}"
             )
-        for name, allowed in (("mode", MODES), ("model", MODELS), ("init", INITS)):
+        for name, allowed in (
+            ("mode", MODES),
+            ("model", MODELS),
+            ("init", INITS),
+            ("allocator", ALLOCATORS),
+        ):
             if getattr(self, name) not in allowed:
                 raise SettingError(
                     f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"

@@ -70,7 +70,10 @@ def stub_children(monkeypatch):
 
 
 def run_compare(tmp_path: Path, *extra: str) -> tuple[int, Path]:
-    args = ["--out", str(tmp_path), "--quick", *(a for s in CHOSEN for a in ("--suite", s)), *extra]
+    """One replicate unless extra asks for more: most tests are about one set of processes."""
+    replicates = [] if "--replicates" in extra else ["--replicates", "1"]
+    args = ["--out", str(tmp_path), "--quick", *(a for s in CHOSEN for a in ("--suite", s))]
+    args += [*replicates, *extra]
     code = compare.main(args)
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.is_symlink()]
     return code, run_dir
@@ -110,6 +113,45 @@ def test_all_ok_exits_zero_and_echoes_progress(tmp_path, stub_children, capsys):
     assert [sorted(r["order"]) for r in runs["schedule"]["rounds"]] == [everyone] * 2
     environment = json.loads((run_dir / "environment.json").read_text())
     assert environment["threads"] >= 1 and environment["data_checksums"]
+
+
+REPLICATE_MARK = compare.REPLICATE
+
+
+def test_replicates_are_fresh_processes_one_after_another(tmp_path, stub_children):
+    code, run_dir = run_compare(tmp_path, "--replicates", "2")
+    assert code == 0
+    runs = json.loads((run_dir / "runs.json").read_text())
+    assert runs["settings"]["replicates"] == 2
+    labels = [(e["label"], e["replicate"], e["group"]) for e in runs["variants"]]
+    first = sorted([*CHOSEN, "raw_pytorch+A/A"])
+    assert sorted(label for label, replicate, _ in labels if replicate == 1) == first
+    assert sorted(label for label, replicate, _ in labels if replicate == 2) == [
+        name + "#r2" for name in first
+    ]
+    assert {group for _, replicate, group in labels if replicate == 2} == {2}
+    # Each replicate's rounds hold its own processes only: ratios pair within a replicate.
+    for entry in runs["schedule"]["rounds"]:
+        assert all(("#r2" in label) == (entry["group"] == 2) for label in entry["order"])
+    figures = json.loads((run_dir / "report" / "figures.json").read_text())
+    assert figures["kind"] == "comparison-figures"
+    (run,) = figures["runs"]
+    assert run["replicates"] == 2
+    rows = {row["label"]: row for row in run["rows"]}
+    # One row per variant, its replicates inside it (the stub children replay the old fixture,
+    # where only lightning's record is a training run of this scenario).
+    assert "lightning" in rows and not any(REPLICATE_MARK in label for label in rows)
+    assert [r["label"] for r in rows["lightning"]["speed"]["replicates"]] == [
+        "lightning",
+        "lightning#r2",
+    ]
+
+
+def test_replicates_are_checked(tmp_path, stub_children, capsys):
+    for given, why in (("0", "whole number >= 1"), ("2 --seeds 2", "does not apply")):
+        with pytest.raises(SystemExit):
+            compare.main(["--out", str(tmp_path), "--replicates", *given.split()])
+        assert why in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("signal_name", "exit_code"), [("SIGINT", 130), ("SIGTERM", 143)])

@@ -108,15 +108,3 @@ def test_an_aa_control_that_does_not_read_one_fails():
     assert not speed.control_failed({"point": 1.01, "low": 0.98, "high": 1.04})
     assert speed.control_failed({"point": 0.80, "low": 0.75, "high": 0.85})  # excludes 1
     assert speed.control_failed({"point": 1.05, "low": 0.90, "high": 1.20})  # too far off
-
-
-def test_a_verdict_must_clear_the_controls_margin():
-    control = speed.Interval(1.04, 1.02, 1.06, 40)  # two processes of the same code: 4% apart
-    margin = speed.control_margin(control)
-    assert margin == pytest.approx(0.06)
-    slightly = speed.Interval(0.96, 0.95, 0.97, 40)  # excludes 1, but not beyond the margin
-    assert speed.verdict(slightly) == "slower"
-    assert speed.verdict(slightly, margin=margin) == "indistinguishable"
-    clearly = speed.Interval(0.60, 0.58, 0.62, 40)
-    assert speed.verdict(clearly, margin=margin) == "slower"
-    assert speed.control_margin(None) == 0.0

@@ -1,5 +1,7 @@
 """The report of a comparison run, written to <run>/report/ from the run folder's JSON files:
 
+figures.json   every speed figure printed (ratios, intervals, verdicts, flags), per replicate
+               and pooled: the record the rest renders from (common/report/figures.py)
 summary.md     what ran on what, the table (one row per variant and mode), notes, time to accuracy
 *.png, *.svg   throughput, LOC, accuracy per epoch (and on the time-to-accuracy scenario), LOC
                against speed, modes (when measured)
@@ -21,6 +23,7 @@ import argparse
 from pathlib import Path
 
 from common import accuracy, files
+from common.report import figures
 from common.report.page import write_html
 from common.report.plots import PLOTS, plot_modes, write_plots
 from common.report.run import ReportError, RunData, load_run
@@ -52,6 +55,7 @@ def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
         out = dirs[0].parent / ("report-" + "+".join(d.name for d in datas))
     out = Path(out or dirs[0] / "report")
     out.mkdir(parents=True, exist_ok=True)
+    figures.write(datas, out)  # everything below renders the speed figures from this record
     labels = ["run"] if not more else [f"run {i}" for i in range(1, len(datas) + 1)]
     runs = [
         (label, data, write_plots(data, out, prefix="" if not more else f"run{i}-"))

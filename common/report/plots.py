@@ -79,12 +79,16 @@ def plot_throughput(data: RunData) -> Figure | None:
     for label in labels:  # readable where it crosses the line at 1.0
         label.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 1})
     ax.set_xlim(0, max(p + h for p, h in zip(points, highs, strict=True)) * 1.45)
-    margin = reference["speed"].get("margin") or 0.0
-    if margin:  # inside it, a difference can't be told from which process a variant got
-        ax.axvspan(1 - margin, 1 + margin, color="0.85", zorder=0, label="A/A control's margin")
-        ax.legend(loc="lower right", fontsize=8, frameon=False)
+    draws = [
+        (y, point)
+        for y, row in enumerate(rows)
+        for point in (row["speed"].get("ratio") or {}).get("replicates", [])
+    ]
+    if len(draws) > len(rows):  # each replicate's own ratio, beside the pooled bar
+        ax.plot([p for _, p in draws], [y for y, _ in draws], "k|", markersize=9)
     ax.set_xlabel(
-        "steady speed ÷ raw PyTorch's (median of same-round pairs); bars: 95% interval"
+        "steady speed ÷ raw PyTorch's (median of same-round pairs), pooled over replicates "
+        "(ticks); bars: 95% interval"
         if has_intervals
         else "training images/s ÷ raw PyTorch's: single measurement, no interval"
     )

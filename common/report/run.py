@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from common import accuracy, metrics, registry, speed, task
 
 SEEDS_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results"  # seeds-<dataset>/
@@ -33,6 +35,9 @@ class RunData:
     # else merged from the newest matching seeds run; and where they come from
     accuracy: list[dict] = field(default_factory=list)
     accuracy_source: str = ""
+    # the run's entry of report/figures.json once written (common/report/figures.py): what
+    # the report renders its speed figures, flags and notes from
+    figures: dict | None = None
 
     @property
     def reference(self) -> dict | None:
@@ -45,6 +50,8 @@ class RunData:
     @property
     def flags(self) -> list[str]:
         """Why the speed figures of this run should be read with care (empty: nothing noticed)."""
+        if self.figures is not None:
+            return self.figures["flags"]
         reference = self.reference
         if not reference or not reference.get("blocks"):
             return []
@@ -55,9 +62,69 @@ class RunData:
                 flags.append(
                     f"raw PyTorch's second process (the A/A control) reads "
                     f"{ratio['point']:.2f} [{ratio['low']:.2f}, {ratio['high']:.2f}] against the "
-                    f"first, not 1: the two processes of the same code ran at different speeds"
+                    f"first, not 1: two processes of the same code differed by more than the "
+                    f"intervals hold"
+                )
+            faults = [
+                (d["label"], d["page_faults_per_step"])
+                for d in row.get("speed", {}).get("replicates", [])
+                if d.get("page_faults_per_step") is not None
+            ]
+            most = max(faults, key=lambda f: f[1], default=None)
+            least = min(faults, key=lambda f: f[1], default=None)
+            if most and most[1] > speed.FAULTY_STEP and most[1] > 2 * least[1] + 1:
+                flags.append(
+                    f"{most[0]} took {most[1]:,.0f} page faults a step in its steady blocks and "
+                    f"{least[0]} {least[1]:,.0f}: the processes' memory behaved differently "
+                    f"(common/allocator.py)"
                 )
         return flags
+
+    @property
+    def phase_notes(self) -> list[str]:
+        """Each pair whose early and late rounds disagreed (a slow phase): its figures use the
+        late rounds alone."""
+        if self.figures is not None:
+            return self.figures["phase_notes"]
+        notes = []
+        for row in self.training:
+            for draw in row.get("speed", {}).get("replicates", []):
+                phase = draw.get("phases")
+                if phase and phase["slow_phase"]:
+                    early, late = phase["early"], phase["late"]
+                    split = "epoch 1" if phase["split"] == "epoch" else "the first half"
+                    notes.append(
+                        f"Slow phase: {draw['label']} read {early['point']:.2f} "
+                        f"[{early['low']:.2f}, {early['high']:.2f}] in {split} and "
+                        f"{late['point']:.2f} [{late['low']:.2f}, {late['high']:.2f}] after it; "
+                        f"its figures use the later rounds only (common/speed.py, phases)."
+                    )
+        return notes
+
+    @property
+    def fault_notes(self) -> list[str]:
+        """Rows that take many page faults a step in every replicate: fresh memory each step
+        (the framework's own allocation, not malloc's thresholds), whose cost their figures
+        include, and which is larger on a VM that backs memory lazily."""
+        notes = []
+        for row in self.training:
+            faults = [
+                d["page_faults_per_step"]
+                for d in row.get("speed", {}).get("replicates", [])
+                if d.get("page_faults_per_step") is not None
+            ]
+            if faults and min(faults) > speed.FAULTY_STEP:
+                notes.append(
+                    f"Page faults: {row['label']} takes {min(faults):,.0f} minor page faults a "
+                    f"step in every replicate (fresh memory every step); its figures include "
+                    f"what they cost on this machine."
+                )
+        return notes
+
+    @property
+    def replicates(self) -> int:
+        """Independent sets of processes this run measured (1: a run from before replicates)."""
+        return int(self.runs.get("settings", {}).get("replicates") or 1)
 
     @property
     def overhead(self) -> bool:
@@ -152,75 +219,141 @@ def _from_jobs(run_dir: Path, runs: dict) -> tuple[list[dict], list[dict]]:
                 "reference_job": entry.get("reference", False),
                 "control": entry.get("control", False),
                 "group_copy": "@" in entry["label"],
+                "replicate": entry.get("replicate", 1),
             }
         )
     return rows, lost
 
 
-def _control_verdict(ratio: speed.Interval | None) -> str:
+def _control_verdict(ratio: dict | None) -> str:
     if ratio is None:
         return "control: not measured"
-    return "control: " + ("fails" if speed.control_failed(ratio.as_dict()) else "holds")
+    return "control: " + ("fails" if speed.control_failed(ratio) else "holds")
 
 
-def add_speed(rows: list[dict]) -> None:
-    """Each row's speed figures against its group's reference, with their intervals."""
+def _pair_figures(row: dict, reference: dict | None) -> dict:
+    """One process's figures against its own group's reference: the replicate's draw."""
+    blocks = row.get("blocks") or []
+    figures = {
+        "per_step": speed.per_step(blocks),
+        "start_up": speed.start_up(blocks),
+        "machine": speed.machine_state(blocks),
+        "variation": speed.variation(blocks),
+        "drift_share": speed.drift_share(blocks),
+    }
+    if reference is None or reference is row or not blocks:
+        return {**figures, "ratio": None, "all_in": None, "overhead_us": None, "phases": None}
+    ours = reference.get("blocks") or []
+    used, phases = speed.phases(ours, blocks)
+    return {
+        **figures,
+        "ratio": speed.speed_ratio(ours, used),
+        "all_in": speed.all_in_ratio(ours, used),
+        "overhead_us": speed.overhead_per_step(ours, used),
+        "phases": phases,
+    }
+
+
+def _key(row: dict) -> tuple:
+    """What a row is, the same in every replicate."""
+    return (
+        row["variant"],
+        row["mode"],
+        row.get("switch", "default"),
+        row.get("seed"),
+        bool(row.get("control")),
+    )
+
+
+def add_speed(rows: list[dict]) -> list[dict]:
+    """Each row's speed figures: per replicate against its group's reference, then pooled over
+    the replicates (common.speed.pool). Returns the rows to show, one per key, each the first
+    replicate's row with the pooled figures; the others' own figures are in its "replicates"."""
     references = {r["group"]: r for r in rows if r.get("reference_job")}
-    margins, overhead_margins = {}, {}
-    for row in rows:  # the A/A control's spread: the margin every verdict of its group must clear
-        reference = references.get(row.get("group"))
-        if row.get("control") and reference is not None:
-            pair = (reference.get("blocks") or [], row.get("blocks") or [])
-            margins[row["group"]] = speed.control_margin(speed.speed_ratio(*pair))
-            overhead_margins[row["group"]] = speed.control_margin(
-                speed.overhead_per_step(*pair), neutral=0.0
+    draws = {}
+    for row in rows:
+        if not row.get("group_copy"):
+            draws.setdefault(_key(row), []).append(
+                (row, _pair_figures(row, references.get(row.get("group"))))
             )
-    for row in rows:  # a group without a control takes the first group's margin
-        margin = margins.get(row.get("group"), margins.get(1, 0.0))
-        blocks = row.get("blocks") or []
-        reference = references.get(row.get("group"))
-        ratio = overhead = all_in = None
-        if reference is not None and reference is not row:
-            ratio = speed.speed_ratio(reference.get("blocks") or [], blocks)
-            all_in = speed.all_in_ratio(reference.get("blocks") or [], blocks)
-            overhead = speed.overhead_per_step(reference.get("blocks") or [], blocks)
-        per_step = speed.per_step(blocks)
-        single = (
-            row["images_per_second"] / reference["images_per_second"]
-            if reference is not None and not blocks
-            else None
+    pooled = {
+        name: speed.pool(
+            {key: [figures[name] for _, figures in found] for key, found in draws.items()},
+            log=name != "overhead_us",
         )
+        for name in ("ratio", "all_in", "overhead_us")
+    }
+    shown = []
+    for key, found in draws.items():
+        found.sort(key=lambda pair: pair[0].get("replicate", 1))
+        row, figures = found[0]
+        reference = row.get("reference_job") and row.get("replicate", 1) == 1
+        ratio, all_in, overhead = (pooled[name].get(key) for name in pooled)
         row["speed"] = {
-            "single_ratio": single,
             "kind": "speed-figures",
             "ratio": ratio.as_dict() if ratio else None,
             "all_in": all_in.as_dict() if all_in else None,
-            "margin": margin,
-            "verdict": "reference"
-            if reference is row
-            else _control_verdict(ratio)
-            if row.get("control")
-            else speed.verdict(ratio, margin=margin)
-            if blocks
-            else "single measurement",
             "overhead_us": overhead.as_dict() if overhead else None,
+            "single_ratio": _single_ratio(row, references.get(row.get("group"))),
+            "verdict": "reference"
+            if reference
+            else _control_verdict(ratio and ratio.as_dict())
+            if row.get("control")
+            else speed.verdict(ratio)
+            if row.get("blocks")
+            else "single measurement",
             "overhead_verdict": "reference"
-            if reference is row
+            if reference
             else "control"
             if row.get("control")
-            else speed.verdict(
-                overhead,
-                0.0,
-                "more overhead",
-                "less overhead",
-                margin=overhead_margins.get(row.get("group"), overhead_margins.get(1, 0.0)),
-            ),
-            "per_step": per_step.as_dict() if per_step else None,
-            "start_up": speed.start_up(blocks),
-            "machine": speed.machine_state(blocks),
-            "variation": speed.variation(blocks),
-            "drift_share": speed.drift_share(blocks),
+            else speed.verdict(overhead, 0.0, "more overhead", "less overhead"),
+            "per_step": _as_dict(figures["per_step"]),
+            "start_up": figures["start_up"],
+            "machine": figures["machine"],
+            "variation": figures["variation"],
+            "drift_share": figures["drift_share"],
+            "replicates": [_replicate_record(r, f) for r, f in found],
         }
+        shown.append(row)
+    for row in rows:  # a group's copy of its reference: its own figures, shown as a copy
+        if row.get("group_copy"):
+            figures = _pair_figures(row, None)
+            row["speed"] = {
+                "kind": "speed-figures",
+                **{k: _as_dict(v) for k, v in figures.items()},
+                "verdict": "reference",
+                "overhead_verdict": "reference",
+                "replicates": [],
+            }
+            if row.get("replicate", 1) == 1:
+                shown.append(row)
+    return shown
+
+
+def _as_dict(value):
+    return value.as_dict() if hasattr(value, "as_dict") else value
+
+
+def _single_ratio(row: dict, reference: dict | None) -> float | None:
+    """A run from before interleaving: one whole-run throughput ratio, no interval."""
+    if reference is None or row.get("blocks"):
+        return None
+    return row["images_per_second"] / reference["images_per_second"]
+
+
+def _replicate_record(row: dict, figures: dict) -> dict:
+    """One replicate's own figures, as the record keeps them."""
+    blocks = [b for b in row.get("blocks") or [] if b["index"] > 0]
+    faults = [b["page_faults"] / b["steps"] for b in blocks if b.get("page_faults") is not None]
+    return {
+        "kind": "replicate-figures",
+        "replicate": row.get("replicate", 1),
+        "label": row["label"],
+        "group": row.get("group", 1),
+        **{k: _as_dict(figures[k]) for k in ("ratio", "all_in", "overhead_us", "phases")},
+        "page_faults_per_step": float(np.median(faults)) if faults else None,
+        "allocator": row.get("allocator"),
+    }
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -254,7 +387,7 @@ def load_run(run_dir: Path) -> RunData:
             for e in runs.get("variants", [])
             if e.get("status") == "ok" and e.get("variant") not in measured
         ]
-    add_speed(rows)
+    rows = add_speed(rows)
     incomplete = [e for e in runs.get("variants", []) if e.get("status") != "ok"] + lost
     settings = runs.get("settings", {})
     spreads, source = [], ""

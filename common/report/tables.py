@@ -23,6 +23,7 @@ HEADERS = (
     "start-up s",
     "warm-up s",
     "vs raw PyTorch [95% CI]",
+    "per replicate",
     "verdict",
     "all-in [95% CI]",
     "test acc. %",
@@ -202,6 +203,7 @@ def _keyed_rows(data: RunData, markdown: bool) -> list[tuple[tuple[str, str, str
                     else _interval_text(ratio, ".2f")
                     if ratio or figures.get("single_ratio") is None
                     else f"{figures['single_ratio']:.2f} (single)",
+                    " · ".join(f"{p:.2f}" for p in (ratio or {}).get("replicates", [])),
                     "" if figures.get("verdict") == "reference" else figures.get("verdict", ""),
                     _interval_text(figures.get("all_in"), ".2f")
                     if figures.get("verdict") != "reference"
@@ -341,6 +343,24 @@ def accuracy_note(data: RunData) -> str:
     )
 
 
+def replicates_note(data: RunData) -> str:
+    """How the intervals were made, and so what they hold."""
+    if data.replicates == 1:
+        return (
+            "One replicate: 95% intervals from a paired bootstrap over rounds (BCa) hold the "
+            "block-to-block noise but not what differs between two processes of the same code "
+            "(run with --replicates 2 or more for that); the A/A control shows how much that is."
+        )
+    return (
+        f"{data.replicates} replicates, each a fresh set of processes (its own reference and "
+        f"A/A control) measured one after another: the table's figure is their mean (on the "
+        f"log scale), its 95% interval from the replicates' spread pooled over every row, "
+        f"with Student's t, never narrower than the rounds' own bootstrap (common/speed.py, "
+        f"pool). Faster or slower only when that interval excludes 1; the A/A control's must "
+        f"contain it."
+    )
+
+
 def notes(data: RunData, markdown: bool = False) -> list[str]:
     """The lines below the table, plain text."""
     lines, reference = [], data.reference
@@ -353,11 +373,8 @@ def notes(data: RunData, markdown: bool = False) -> list[str]:
             f"{settings.get('block_steps')} steps, in an order shuffled each round (seed "
             f"{sched.get('order_seed')}; {rounds} rounds). A ratio is the median over rounds of "
             f"the reference's block time over the variant's, steady blocks only (the first, "
-            f"start-up, is apart); all-in sums every paired block, stalls included. 95% "
-            f"intervals from a paired bootstrap over rounds (BCa). A verdict of faster or slower "
-            f"needs the interval to clear 1 by the A/A control's margin (how far a second raw "
-            f"PyTorch process reads from the first; here "
-            f"+-{reference['speed'].get('margin', 0):.2f}); otherwise it is indistinguishable."
+            f"start-up, is apart); all-in sums every paired block, stalls included. "
+            + replicates_note(data)
         )
         state = reference["speed"]["machine"]
         lines.append(
@@ -371,6 +388,7 @@ def notes(data: RunData, markdown: bool = False) -> list[str]:
         lines.append(
             "Single measurement per variant: no interval (a run from before interleaving)."
         )
+    lines += data.phase_notes + data.fault_notes
     lines += [f"NOISY RUN: {flag}." for flag in data.flags]
     if data.training or data.incomplete:
         lines.append(

@@ -1,0 +1,115 @@
+"""The report of a recorded interleaved run (tests/fixtures/interleaved): raw PyTorch, its A/A
+control, Lightning and Keras on JAX, 2 replicates, 2 epochs on 3,200 images in blocks of 2
+steps, recorded on this project's 2-core Intel VM on 2026-12-02. Its figures are checked
+against the blocks themselves, and summary.md against report/figures.json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from common import speed
+from common.report import figures, write_report
+
+FIXTURE = Path(__file__).parent / "fixtures" / "interleaved"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    copy = tmp_path_factory.mktemp("interleaved") / "run"
+    shutil.copytree(FIXTURE, copy)
+    write_report(copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def record(run_dir) -> dict:
+    return figures.load(run_dir / "report" / figures.FILE)
+
+
+def blocks_of(run_dir: Path, label: str) -> list[dict]:
+    runs = json.loads((run_dir / "runs.json").read_text())
+    (entry,) = [e for e in runs["variants"] if e["label"] == label]
+    records = json.loads((run_dir / entry["json"]).read_text())["benchmarks"]
+    return next(b["extra_info"]["blocks"] for b in records if "blocks" in b["extra_info"])
+
+
+def test_the_record_says_what_it_is(record):
+    assert record["kind"] == "comparison-figures"
+    (run,) = record["runs"]
+    assert run["kind"] == "run-figures" and run["replicates"] == 2
+    assert run["machine"]["cores"] == 2 and run["machine"]["uptime_seconds"] > 0
+    assert [r["label"] for r in run["rows"]] == [
+        "raw_pytorch",
+        "raw_pytorch+A/A",
+        "keras[jax]",
+        "lightning",
+    ]
+
+
+def test_each_replicate_is_its_own_pair_of_processes(run_dir, record):
+    rows = {r["label"]: r for r in record["runs"][0]["rows"]}
+    for label in ("raw_pytorch+A/A", "keras[jax]", "lightning"):
+        draws = rows[label]["speed"]["replicates"]
+        assert [d["label"] for d in draws] == [label, label + "#r2"]
+        for draw, reference in zip(draws, ("raw_pytorch", "raw_pytorch#r2"), strict=True):
+            # the replicate's figure, recomputed from its blocks against its own reference
+            variant = blocks_of(run_dir, draw["label"])
+            used, _ = speed.phases(blocks_of(run_dir, reference), variant)
+            again = speed.speed_ratio(blocks_of(run_dir, reference), used)
+            assert draw["ratio"]["point"] == pytest.approx(again.point)
+        assert rows[label]["speed"]["ratio"]["replicates"] == [d["ratio"]["point"] for d in draws]
+
+
+def test_verdicts_follow_the_pooled_interval(record):
+    rows = {r["label"]: r["speed"] for r in record["runs"][0]["rows"]}
+    for label, figures_ in rows.items():
+        ratio = figures_["ratio"]
+        if label == "raw_pytorch":
+            assert figures_["verdict"] == "reference" and ratio is None
+            continue
+        assert ratio["process_variation"] and ratio["df"] == 3  # 3 rows x (2 - 1)
+        assert ratio["low"] < ratio["point"] < ratio["high"]
+        if label.endswith("+A/A"):
+            assert figures_["verdict"] == "control: holds"
+            assert ratio["low"] <= 1 <= ratio["high"]
+        else:
+            expected = speed.verdict(speed.Interval(ratio["point"], ratio["low"], ratio["high"], 0))
+            assert figures_["verdict"] == expected
+    assert rows["keras[jax]"]["verdict"] == "slower"  # about a third of raw PyTorch's speed
+
+
+def test_summary_is_rendered_from_the_record(run_dir, record):
+    summary = (run_dir / "report" / "summary.md").read_text()
+    run = record["runs"][0]
+    for row in run["rows"][1:]:
+        ratio = row["speed"]["ratio"]
+        cell = f"{ratio['point']:.2f} [{ratio['low']:.2f}, {ratio['high']:.2f}]"
+        points = " · ".join(f"{p:.2f}" for p in ratio["replicates"])
+        line = next(line for line in summary.splitlines() if line.startswith(f"| {row['label']} "))
+        assert cell in line and points in line and row["speed"]["verdict"] in line
+    rounds = len(json.loads((run_dir / "runs.json").read_text())["schedule"]["rounds"])
+    assert "Measured side by side" in summary and f"{rounds} rounds" in summary
+    assert "2 replicates, each a fresh set of processes" in summary
+    for flag in run["flags"]:
+        assert f"NOISY RUN: {flag}." in summary
+    # Keras on JAX maps fresh memory every step, in both replicates alike: a note, not noise.
+    assert "Page faults: keras[jax] takes" in summary
+
+
+def test_the_record_feeds_the_table_across_runs(run_dir):
+    data = figures.load(run_dir / "report" / figures.FILE)
+    headers, rows = figures.across_runs([data, data])
+    lightning = next(r for r in rows if r[0] == "lightning")
+    assert lightning[-1] == "0.000"  # the same run twice: no distance from the mean
+    assert headers[0] == "variant" and "up " in headers[1]
+
+
+def test_a_file_that_is_not_a_record_is_refused(tmp_path):
+    path = tmp_path / "figures.json"
+    path.write_text('{"kind": "something else"}')
+    with pytest.raises(figures.ReportError, match="not a comparison-figures record"):
+        figures.load(path)
