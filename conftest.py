@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from common import registry
-from common.data import DataError
-from common.task import RunConfig, SettingError, load_task_data
+from common.task import RunConfig, SettingError, load_task_data, registry
+from common.task.data import DataError
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,13 +27,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only this suite or variant, e.g. raw_pytorch or 'keras[jax]' "
         "(repeatable; default: all)",
     )
-    RunConfig.add_arguments(group.addoption)  # the run knobs, declared once in common/task.py
+    RunConfig.add_arguments(
+        group.addoption
+    )  # the run knobs, declared once in common/task/__init__.py
     group.addoption("--rounds", type=int, default=1, help="benchmarks: timed rounds per suite")
     group.addoption(
         "--block-steps",
         type=int,
         default=None,
-        help="benchmarks: steps per timed block (default: common.runner.BLOCK_STEPS)",
+        help="benchmarks: steps per timed block (default: common.measure.runner.BLOCK_STEPS)",
     )
     group.addoption(
         "--target-accuracy",

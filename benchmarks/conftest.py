@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from common import runner
+from common.measure import runner
+from common.measure.turns import process_turns
 from common.task import RunConfig, SettingError
-from common.turns import process_turns
 from conftest import task_data_for
 
 

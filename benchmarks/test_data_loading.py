@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.data import load_dataset
 from common.task import RunConfig
+from common.task.data import load_dataset
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ as the ratio of the two throughputs (the report shows it).
 from __future__ import annotations
 
 from common import task
-from common.runner import WARM_UP_IMAGES
+from common.measure.runner import WARM_UP_IMAGES
 from common.task import RunConfig
 from conftest import run_config, task_data_for
 

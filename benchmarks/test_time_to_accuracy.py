@@ -2,7 +2,7 @@
 
 On demand only (it trains for minutes per suite):
 
-    python -m common.compare --target-accuracy 0.99 --max-epochs 15
+    python -m common compare --target-accuracy 0.99 --max-epochs 15
 
 The schedule is the task's own, the same for every suite: constant-rate Adam (lr 1e-3), batch 128,
 test accuracy checked after every epoch, at most --max-epochs epochs. The reported seconds are

@@ -3,9 +3,9 @@
     pytest benchmarks --benchmark-only --benchmark-json results/bench.json
     pytest benchmarks --benchmark-only --suite raw_pytorch --epochs 1 --train-size 10000
 
-Timing uses common.hooks.training_clock (set in pyproject's addopts), which stands still while a
+Timing uses common.measure.hooks.training_clock (pyproject's addopts), which stands still while a
 suite evaluates inside fit, so the pedantic stats and `train_seconds` are training alone.
-Keras backends are chosen at import: one process runs one backend. `python -m common.compare`
+Keras backends are chosen at import: one process runs one backend. `python -m common compare`
 runs every variant in its own process and merges the JSON.
 """
 

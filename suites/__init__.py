@@ -1,4 +1,4 @@
-"""The examples: one file per framework (common/registry.py says what each one defines).
+"""The examples: one file per framework (common/task/registry.py says what each one defines).
 
 A suite run as a program (`python -m suites.lightning`) imports its framework on its first
 lines. When that import fails (the framework is missing or broken, or KERAS_BACKEND names no
@@ -19,7 +19,7 @@ def _one_line_for_a_failed_import(kind, error, trace, previous=sys.excepthook):
         trace = trace.tb_next  # from runpy's frames down to the suite's own
     line = linecache.getline(str(program), trace.tb_lineno).strip() if trace else ""
     if program.parent.name == "suites" and line.startswith(("import ", "from ")):
-        from common import registry
+        from common.task import registry
 
         variants = [v for v in registry.variants(None) if v.suite == program.stem]
         framework, extra = (

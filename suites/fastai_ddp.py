@@ -37,7 +37,7 @@ from torch.utils.data import (
 )
 
 from common import task
-from common.hooks import TrainingHooks
+from common.measure.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
 
 # Without a GPU, Accelerate runs its gloo path only when told to (as `accelerate launch --cpu`
@@ -226,7 +226,7 @@ class ReportToHooks(Callback):
 
 
 def linear() -> nn.Sequential:
-    """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
+    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
@@ -234,13 +234,13 @@ def quiet(learn: Learner, switch: str) -> None:
     """The harness prints one line per epoch: no progress bars (the ProgressCallback that fastai
     gives every Learner once fastai.callback.progress is imported, as by fastai.vision.all) and
     no per-epoch table (the Recorder prints it through learn.logger). The overhead scenario's
-    "defaults" switch (python -m common.compare --overhead) measures fastai with both."""
+    "defaults" switch (python -m common compare --overhead) measures fastai with both."""
     if switch != "defaults":
         learn.remove_cbs(ProgressCallback)
         learn.logger = noop
 
 
 if __name__ == "__main__":
-    from common.standalone import main
+    from common.scenarios.standalone import main
 
     raise SystemExit(main(__spec__.name))

@@ -29,7 +29,7 @@ from torch.utils.data import (
 from torch.utils.data.distributed import DistributedSampler
 
 from common import task
-from common.hooks import TrainingHooks
+from common.measure.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
 
 
@@ -215,18 +215,18 @@ def describe(model: nn.Module) -> dict:
 
 
 def linear() -> nn.Sequential:
-    """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
+    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
 def attach_switch(trainer: Engine, switch: str) -> None:
     """The overhead scenario's switch, measured beside the suite as written (python -m
-    common.compare --overhead): the progress bar of Ignite's examples, updated every step."""
+    common compare --overhead): the progress bar of Ignite's examples, updated every step."""
     if switch == "progress_bar":
         ProgressBar().attach(trainer)
 
 
 if __name__ == "__main__":
-    from common.standalone import main
+    from common.scenarios.standalone import main
 
     raise SystemExit(main(__spec__.name))

@@ -16,7 +16,7 @@ import numpy as np
 from keras import layers
 
 from common import task
-from common.hooks import TrainingHooks
+from common.measure.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
 
 
@@ -244,7 +244,7 @@ def copy_torch_weights(torch_model, keras_model: keras.Model) -> None:
 
 
 def linear() -> keras.Sequential:
-    """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
+    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
     return keras.Sequential(
         [
             keras.Input((task.IMAGE_SIZE, task.IMAGE_SIZE, 1)),
@@ -255,6 +255,6 @@ def linear() -> keras.Sequential:
 
 
 if __name__ == "__main__":
-    from common.standalone import main
+    from common.scenarios.standalone import main
 
     raise SystemExit(main(__spec__.name))

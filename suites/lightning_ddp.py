@@ -29,7 +29,7 @@ from torch.utils.data.distributed import DistributedSampler
 from torchmetrics.classification import MulticlassAccuracy
 
 from common import task
-from common.hooks import TrainingHooks
+from common.measure.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
 
 
@@ -256,13 +256,13 @@ def report_to(hooks: TrainingHooks, switch: str) -> ReportToHooks:
 
 
 def linear() -> nn.Sequential:
-    """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
+    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
 def trainer_options(switch: str) -> dict:
     """The harness prints each epoch and times the run: no progress bar, no model summary, no
-    logger or checkpoint files. The overhead scenario's switches (python -m common.compare
+    logger or checkpoint files. The overhead scenario's switches (python -m common compare
     --overhead) measure Lightning's own defaults and its barebones mode beside this."""
     if switch == "defaults":
         return {
@@ -297,6 +297,6 @@ class BarebonesReport(ReportToHooks):
 
 
 if __name__ == "__main__":
-    from common.standalone import main
+    from common.scenarios.standalone import main
 
     raise SystemExit(main(__spec__.name))

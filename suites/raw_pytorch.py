@@ -22,7 +22,7 @@ from torch.utils.data import (
 )
 
 from common import task
-from common.hooks import TrainingHooks
+from common.measure.hooks import TrainingHooks
 from common.task import RunConfig, SettingError, TaskData
 
 
@@ -154,11 +154,11 @@ def describe(model: nn.Module) -> dict:
 
 
 def linear() -> nn.Sequential:
-    """The overhead scenario's tiny model (common/task.py): its kernels cost next to nothing."""
+    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
     return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
 if __name__ == "__main__":
-    from common.standalone import main
+    from common.scenarios.standalone import main
 
     raise SystemExit(main(__spec__.name))

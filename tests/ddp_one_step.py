@@ -12,9 +12,9 @@ import sys
 
 import numpy as np
 
-from common import registry, task
-from common.hooks import TrainingClock, TrainingHooks
-from common.task import RunConfig, load_task_data
+from common import task
+from common.measure.hooks import TrainingClock, TrainingHooks
+from common.task import RunConfig, load_task_data, registry
 
 # One global batch: the first 128 training images, one step, one thread per process.
 ONE_STEP = RunConfig(epochs=1, train_size=task.BATCH_SIZE, test_size=100, threads=1)

@@ -1,4 +1,4 @@
-"""Accuracy over seeds (common/accuracy.py) and its place in the report."""
+"""Accuracy over seeds (common/report/seeds.py) and its place in the report."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from common import accuracy, files, report
+from common import report
+from common.report import seeds as accuracy
+from common.task import files
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
 SETTINGS = {"dataset": "mnist", "epochs": 2, "train_size": None, "test_size": None}

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from common import compare, files, registry
+from common.scenarios import compare
+from common.task import files, paths, registry
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run" / "benchmark.json"
 CHOSEN = ["raw_pytorch", "ignite", "lightning"]
 
 CHILD = """
 import json, os, signal, sys, time
-from common.turns import process_turns
+from common.measure.turns import process_turns
 fixture, json_path, junit, variant, behaviour = sys.argv[1:]
 turns = process_turns()
 if behaviour == "fail":
@@ -185,7 +186,9 @@ def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
     import datetime as dt
 
     now = dt.datetime(2026, 11, 29, 12, 0, 0)
-    assert compare._run_folder(tmp_path, now) != compare._run_folder(tmp_path, now)
+    first, second = paths.run_folder(tmp_path, now), paths.run_folder(tmp_path, now)
+    assert first != second and first.is_dir() and second.is_dir()
+    assert paths.run_folder(tmp_path, now, "ddp").name == "20261129-120000-ddp"
 
 
 def test_an_unknown_suite_is_one_clear_error(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Tests of common/data.py on tiny IDX files, a local HTTP server, and the real MNIST if present."""
+"""Tests of common/task/data.py on tiny IDX files, a local HTTP server, and the real MNIST."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common import data
-from common.data import DATASETS, DataError, DatasetSpec, load_dataset, read_idx
+from common.task import data
+from common.task.data import DATASETS, DataError, DatasetSpec, load_dataset, read_idx
 
 STEMS = data.DATASETS["mnist"].files
 REAL_MNIST = Path(

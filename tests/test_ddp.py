@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common import distributed, registry
+from common.measure import processes
+from common.scenarios import distributed
+from common.task import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 NPROC = 2
@@ -72,7 +74,7 @@ def test_one_data_parallel_step_equals_one_single_process_step(name, tmp_path):
 def _ranks_of(launcher_pid: int, module: str) -> dict[int, int]:
     """RANK -> pid of the processes below the launcher that run `module`."""
     ranks = {}
-    for pid in distributed.descendants(launcher_pid):
+    for pid in processes.descendants(launcher_pid):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -96,7 +98,7 @@ def _wait_for_ranks(launcher_pid: int, module: str, seconds: float = 60) -> dict
 
 
 def _gone(pids) -> bool:
-    return not any(distributed._exists(pid) for pid in pids)
+    return not any(processes.exists(pid) for pid in pids)
 
 
 def test_a_failing_rank_ends_the_launch_in_one_line_naming_it(tmp_path):
@@ -127,7 +129,7 @@ def test_a_killed_rank_ends_the_launch_and_leaves_no_process(tmp_path):
     runner.start()
     launcher = _wait_for_launcher(launch)
     ranks = _wait_for_ranks(launcher, variant.module_name)
-    everything = distributed.descendants(launcher) + [launcher]
+    everything = processes.descendants(launcher) + [launcher]
     os.kill(ranks[1], signal.SIGKILL)
     killed = time.monotonic()
     runner.join(ENDS_WITHIN)
@@ -141,7 +143,7 @@ def _wait_for_launcher(launch: distributed.Launch, seconds: float = 30) -> int:
     """The pid of the launcher a Launch started in another thread (a child of this process)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        for pid in distributed.descendants(os.getpid()):
+        for pid in processes.descendants(os.getpid()):
             try:
                 if b"torch.distributed.run" in Path(f"/proc/{pid}/cmdline").read_bytes():
                     return pid
@@ -157,7 +159,8 @@ def test_ctrl_c_stops_the_scenario_and_every_rank(tmp_path):
         [
             sys.executable,
             "-m",
-            "common.distributed",
+            "common",
+            "ddp",
             "--suite",
             "raw_pytorch_ddp",
             "--epochs",
@@ -173,10 +176,10 @@ def test_ctrl_c_stops_the_scenario_and_every_rank(tmp_path):
     try:
         # The driver's first launch (the single-process run) is interrupted like any other.
         deadline = time.monotonic() + 60
-        while not distributed.descendants(driver.pid) and time.monotonic() < deadline:
+        while not processes.descendants(driver.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(3)  # into imports and training
-        everything = distributed.descendants(driver.pid)
+        everything = processes.descendants(driver.pid)
         assert everything
         driver.send_signal(signal.SIGINT)
         output, _ = driver.communicate(timeout=ENDS_WITHIN)
@@ -202,12 +205,12 @@ def test_workers_started_one_by_one_end_together_when_one_fails(tmp_path):
     with pytest.raises(distributed.LaunchFailed, match=r"^rank 1 failed \(exit code 3\)"):
         launch.run()
     assert time.monotonic() - start < ENDS_WITHIN
-    assert not distributed.descendants(os.getpid())
+    assert not processes.descendants(os.getpid())
 
 
 def test_a_bad_setting_is_one_line():
     done = subprocess.run(
-        [sys.executable, "-m", "common.distributed", "--nproc", "3"],
+        [sys.executable, "-m", "common", "ddp", "--nproc", "3"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -215,14 +218,13 @@ def test_a_bad_setting_is_one_line():
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
-        "python -m common.distributed: error: nproc must be >= 2 and divide the global batch "
-        "128, got 3"
+        "python -m common ddp: error: nproc must be >= 2 and divide the global batch 128, got 3"
     )
 
 
 def test_the_report_section_says_what_is_not_available_on_cpu(tmp_path):
-    from common import files
-    from common.ddp_report import ddp_section
+    from common.report.ddp import ddp_section
+    from common.task import files
 
     def launch(accuracy, speed, device="cpu"):
         record = {"test_accuracy": accuracy, "images_per_second": speed, "device": device}

@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common import registry, task
-from common.hooks import TrainingHooks
-from common.task import RunConfig
+from common import task
+from common.measure.hooks import TrainingHooks
+from common.task import RunConfig, registry
 from conftest import task_data_for
 
 STEP_EQUIVALENT = ("lightning", "ignite", "fastai")

@@ -1,11 +1,12 @@
 """The instruction-count track's arithmetic and commands (the valgrind runs themselves take
-minutes each: `python -m common.instructions`, on demand)."""
+minutes each: `python -m common instructions`, on demand)."""
 
 from __future__ import annotations
 
 import pytest
 
-from common import instructions, task
+from common import task
+from common.scenarios import instructions
 
 CACHEGRIND = """==4242== Cachegrind, a cache and branch-prediction profiler
 ==4242== Command: python -m suites.raw_pytorch

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from common import task
-from common.hooks import TrainingHooks
+from common.measure.hooks import TrainingHooks
 from common.task import RunConfig
 from conftest import task_data_for
 

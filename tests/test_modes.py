@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common import runner
+from common.measure import runner
 from conftest import task_data_for
 from tests.test_suites import SMOKE
 

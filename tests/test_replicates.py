@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common import speed
+from common.measure import speed
 from common.report import run as report_run
 
 TRUE = {  # reference time / variant time

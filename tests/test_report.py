@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from common import metrics, registry, report
+from common import report
+from common.task import code, paths, registry
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
 PLOTS = ("throughput", "loc", "accuracy_per_epoch", "loc_vs_speed", "modes", "time_to_accuracy")
@@ -255,7 +256,7 @@ def test_html_shows_every_suite_source_escaped(page):
     for suite in ("raw_pytorch", "fastai", "ignite", "keras", "lightning"):
         source = suites[suite].read_text()
         for line in filter(None, (line.strip() for line in source.splitlines())):
-            if not metrics.SECTION_MARKER.match(line):  # a marker is its row's heading
+            if not code.SECTION_MARKER.match(line):  # a marker is its row's heading
                 assert line in text, f"{suite}: {line!r} missing"
         if suite in locs:
             assert f"{suite} · {locs[suite]} LOC" in str(TextOf(page.split('class="picker"')[1]))
@@ -264,8 +265,8 @@ def test_html_shows_every_suite_source_escaped(page):
 
 def test_sources_are_aligned_section_by_section(page):
     view = aligned_view(page)
-    reference = (registry.SUITES_DIR / "raw_pytorch.py").read_text()
-    names = list(metrics.sections(reference))
+    reference = (paths.SUITES / "raw_pytorch.py").read_text()
+    names = list(code.sections(reference))
     assert {"imports", "model", "data", "training", "evaluation", "harness"} <= set(names)
     headings = re.findall(r'<h3 id="section-[\w-]+">(.*?)</h3>', view)
     assert headings[: len(names)] == [html.escape(name) for name in names]
@@ -281,7 +282,7 @@ def test_sources_are_aligned_section_by_section(page):
         ]
         assert [suite for suite, hidden in cells if not hidden] == ["raw_pytorch", "fastai"]
     training = rows[names.index("training")]
-    start, end = metrics.sections(reference)["training"]
+    start, end = code.sections(reference)["training"]
     assert f"raw_pytorch · lines {start + 1}–{end}" in training
     assert "optimizer.zero_grad()" in str(TextOf(training))
     assert "--cols:2" in view
@@ -300,7 +301,7 @@ def test_every_suite_has_its_diff_with_the_counts_of_the_table(page, table):
             # lines[0]: the counts and the diff's --- line; then +++, @@, one line per code line
             marked = [line[0] for line in lines[3:] if line.startswith(("+", "-"))]
             assert counts.startswith(f"{name} +{marked.count('+')} −{marked.count('-')}")
-            if name != metrics.HARNESS:
+            if name != code.HARNESS:
                 added, removed = added + marked.count("+"), removed + marked.count("-")
         rows = [row for (variant, _), row in table.items() if variant.startswith(suite)]
         assert rows and {row[column] for row in rows} == {f"+{added} −{removed}"}, suite
@@ -442,7 +443,7 @@ def test_one_report_from_two_folders_on_the_command_line(two_runs, tmp_path, cap
     assert "not-a-run is not a comparison run: it has no runs.json" in capsys.readouterr().err
 
 
-# --- sections and the diff counts (common/metrics.py) -------------------------------------------
+# --- sections and the diff counts (common/task/code.py) ---------------------------------
 REFERENCE_SOURCE = '''"""A suite."""
 
 # --- imports ----------------------------------------------------------------------------------
@@ -477,12 +478,12 @@ def linear():
 
 
 def test_sections_are_cut_at_the_marker_comments():
-    spans = metrics.sections(OTHER_SOURCE)
-    assert list(spans) == [metrics.PREAMBLE, "imports", "training", metrics.HARNESS]
+    spans = code.sections(OTHER_SOURCE)
+    assert list(spans) == [code.PREAMBLE, "imports", "training", code.HARNESS]
     lines = OTHER_SOURCE.splitlines()
     start, end = spans["training"]
     assert lines[start] == "def train(model):" and lines[end - 1] == ""
-    assert metrics.code_lines(REFERENCE_SOURCE)["training"] == [
+    assert code.code_lines(REFERENCE_SOURCE)["training"] == [
         "def train(model):",
         "    for step in range(3):",
         "        model.step()",
@@ -491,10 +492,10 @@ def test_sections_are_cut_at_the_marker_comments():
 
 
 def test_diff_counts_code_lines_section_by_section_harness_apart():
-    diffs = {d.section: d for d in metrics.diff_sections(REFERENCE_SOURCE, OTHER_SOURCE)}
-    assert (diffs[metrics.PREAMBLE].added, diffs[metrics.PREAMBLE].removed) == (0, 0)
+    diffs = {d.section: d for d in code.diff_sections(REFERENCE_SOURCE, OTHER_SOURCE)}
+    assert (diffs[code.PREAMBLE].added, diffs[code.PREAMBLE].removed) == (0, 0)
     assert (diffs["imports"].added, diffs["imports"].removed) == (1, 0)
     assert (diffs["training"].added, diffs["training"].removed) == (2, 2)
-    assert (diffs[metrics.HARNESS].added, diffs[metrics.HARNESS].removed) == (2, 0)
+    assert (diffs[code.HARNESS].added, diffs[code.HARNESS].removed) == (2, 0)
     assert "+    trainer.fit(model)" in diffs["training"].diff
-    assert metrics.lines_changed(list(diffs.values())) == (3, 2)
+    assert code.lines_changed(list(diffs.values())) == (3, 2)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from common import metrics, registry, report
+from common import report
+from common.task import code, paths, registry
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -122,10 +123,8 @@ def measured(tmp_path_factory) -> dict:
 
 
 def test_sections_render_in_rows(measured):
-    reference = (registry.SUITES_DIR / f"{registry.REFERENCE}.py").read_text()
-    assert measured["sections"][: len(metrics.sections(reference))] == list(
-        metrics.sections(reference)
-    )
+    reference = (paths.SUITES / f"{registry.REFERENCE}.py").read_text()
+    assert measured["sections"][: len(code.sections(reference))] == list(code.sections(reference))
 
 
 def test_two_picked_suites_share_the_width_side_by_side(measured):
@@ -143,8 +142,8 @@ def test_lines_of_100_characters_fit_without_scrolling(measured):
     longest = max(
         len(line)
         for suite in PICKED
-        for line in (registry.SUITES_DIR / f"{suite}.py").read_text().splitlines()
-        if not metrics.SECTION_MARKER.match(line)
+        for line in (paths.SUITES / f"{suite}.py").read_text().splitlines()
+        if not code.SECTION_MARKER.match(line)
     )
     assert longest <= 100  # the suites' own limit (ruff): what this test vouches for
     for cell in measured["cells"]:
@@ -153,7 +152,7 @@ def test_lines_of_100_characters_fit_without_scrolling(measured):
 
 
 def test_every_suite_diff_renders_section_by_section(measured):
-    reference = list(metrics.sections((registry.SUITES_DIR / "raw_pytorch.py").read_text()))
+    reference = list(code.sections((paths.SUITES / "raw_pytorch.py").read_text()))
     diffs = measured["diffs"]
     assert sorted(diffs) == ["fastai", "ignite", "keras", "lightning"]
     for suite, sections in diffs.items():

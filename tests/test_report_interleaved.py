@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from common import speed
+from common.measure import speed
 from common.report import figures, write_report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "interleaved"

@@ -1,6 +1,6 @@
 """The interleaved schedule: turns never overlap, each round is a shuffle of the live processes
 recorded with its seed, a crashed process leaves the others running, and a signal ends every
-process. The processes are tiny stand-ins that speak common.turns; nothing is trained."""
+process. The processes are tiny stand-ins that speak common.measure.turns; nothing is trained."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from common import schedule
-from common.hooks import TrainingClock, TrainingHooks
+from common.measure import schedule
+from common.measure.hooks import TrainingClock, TrainingHooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # with its start and end; "crash" exits after its second block without a word.
 WORKER = """
 import json, sys, time
-from common.turns import process_turns
+from common.measure.turns import process_turns
 name, blocks, seconds, behaviour, log = sys.argv[1:]
 turns = process_turns()
 turns.ready()

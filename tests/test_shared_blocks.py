@@ -11,14 +11,14 @@ import ast
 
 import pytest
 
-from common import registry
+from common.task import paths, registry
 
 SHARED = ("convnet", "to_tensors", "make_train_loader", "make_eval_loader", "configure", "linear")
 # The data-parallel suites (registry: "distributed") are left out: their loaders differ from
 # their original's on purpose, and their diff against it is the point.
 TORCH_SUITES = sorted(
     path.stem
-    for path in registry.SUITES_DIR.glob("*.py")
+    for path in paths.SUITES.glob("*.py")
     if "\nimport torch\n" in path.read_text()
     and path.stem in {v.suite for v in registry.variants()}
 )
@@ -41,7 +41,7 @@ def drift(reference: str, other: str) -> list[str]:
 
 
 def source(name: str) -> str:
-    return (registry.SUITES_DIR / f"{name}.py").read_text()
+    return (paths.SUITES / f"{name}.py").read_text()
 
 
 def test_the_torch_suites_are_found():

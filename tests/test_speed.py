@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common import speed
+from common.measure import speed
 
 
 def blocks(seconds, steps=50, first=None) -> list[dict]:
-    """Block records as common.hooks writes them: turn n holds block n - 1."""
+    """Block records as common.measure.hooks writes them: turn n holds block n - 1."""
     times = [first if first is not None else seconds[0], *seconds]
     return [
         {"kind": "block", "index": i, "turn": i + 1, "steps": steps, "seconds": float(t)}

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common import runner, task
-from common.hooks import TrainingHooks
+from common import task
+from common.measure import runner
+from common.measure.hooks import TrainingHooks
 from common.task import RunConfig
 from conftest import task_data_for
 

@@ -8,13 +8,13 @@ summary.md     what ran on what, the table (one row per variant and mode), notes
 index.html     one self-contained page: environment, tables, plots, the suites' sources section
                by section side by side, and each suite's diff against raw PyTorch
 
-python -m common.report results/20261129-174755     (default: the newest run in results/)
+python -m common report results/20261129-174755     (default: the newest run in results/)
 
 Several run folders (other machines, devices or versions: copy their results/<run>/ folders
 here) make one report with the runs side by side, each with its environment; every ratio is
 within its own run. It goes to --out, by default report-<run>+<run> beside the first folder:
 
-python -m common.report results/20261129-231152 results/laptop-20261201-101500
+python -m common report results/20261129-231152 results/laptop-20261201-101500
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import accuracy, files
 from common.report import figures
+from common.report import seeds as accuracy
 from common.report.page import write_html
 from common.report.plots import PLOTS, plot_modes, write_plots
 from common.report.run import ReportError, RunData, load_run
 from common.report.tables import HEADERS, training_rows, write_summary
+from common.task import files, paths
 
 __all__ = [
     "HEADERS",
@@ -40,8 +41,6 @@ __all__ = [
     "training_rows",
     "write_report",
 ]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- all of it ---------------------------------------------------------------------------------
@@ -76,9 +75,9 @@ def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
 
 
 def _ddp_section(run_dir: Path) -> str | None:
-    from common.ddp_report import ddp_section
+    from common.report.ddp import ddp_section
 
-    for folder in (Path(run_dir).parent / "latest-ddp", ROOT / "docs" / "results" / "ddp-quiet"):
+    for folder in (paths.latest_link(Path(run_dir).parent, "ddp"), paths.RECORDS / "ddp-quiet"):
         if section := ddp_section(folder):
             return section
     return None
@@ -86,7 +85,7 @@ def _ddp_section(run_dir: Path) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m common.report",
+        prog="python -m common report",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="where to write (default: RUN_DIR/report; several: beside them)"
     )
     args = parser.parse_args(argv)
-    runs = sorted((ROOT / "results").glob("*/runs.json"))  # folders named by date-time
+    runs = sorted(paths.RESULTS.glob("*/runs.json"))  # folders named by date-time
     run_dirs = args.run_dir or ([runs[-1].parent] if runs else [])
     if not run_dirs:
         parser.error("no run folder given and none in results/")

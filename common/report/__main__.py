@@ -1,4 +1,4 @@
-"""python -m common.report RUN_DIR: see common/report/__init__.py."""
+"""python -m common report RUN_DIR: see common/report/__init__.py."""
 
 from common.report import main
 

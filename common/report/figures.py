@@ -7,7 +7,7 @@ the same ratios, intervals and verdicts without parsing markdown:
     import json; record = json.load(open("results/latest/report/figures.json"))
     {row["label"]: row["ratio"]["point"] for row in record["runs"][0]["rows"]}
 
-`python -m common.report.figures RUN [RUN ...]` prints the runs' ratios side by side as a
+`python -m common figures RUN [RUN ...]` prints the runs' ratios side by side as a
 markdown table (the README's three-run table), with each row's largest distance from the
 runs' mean.
 """
@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from common import files, speed
+from common.measure import speed
 from common.report.run import ReportError, RunData
+from common.task import files
 
 KIND = "comparison-figures"
 FILE = "figures.json"
@@ -140,7 +141,7 @@ def _when(run: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m common.report.figures", description=__doc__.split("\n")[0]
+        prog="python -m common figures", description=__doc__.split("\n")[0]
     )
     parser.add_argument("run_dir", type=Path, nargs="+", help="run folders with a report/")
     args = parser.parse_args(argv)

@@ -9,7 +9,6 @@ from pathlib import Path
 from pygments.formatters import HtmlFormatter
 from tabulate import tabulate
 
-from common import files
 from common.report import sources
 from common.report.run import RunData
 from common.report.tables import (
@@ -33,6 +32,7 @@ from common.report.tables import (
     training_rows,
     tta_rows,
 )
+from common.task import files
 
 # --- index.html --------------------------------------------------------------------------------
 CSS = """

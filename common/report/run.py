@@ -10,9 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from common import accuracy, metrics, registry, speed, task
+from common import task
+from common.measure import speed
+from common.report import seeds as accuracy
+from common.task import code, paths, registry
 
-SEEDS_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results"  # seeds-<dataset>/
+SEEDS_RECORDS = paths.RECORDS  # seeds-<dataset>/
 
 
 @functools.cache
@@ -31,7 +34,7 @@ class RunData:
     cache: dict | None
     time_to_accuracy: list[dict]
     name: str = ""  # the run folder's name
-    # accuracy over seeds (common/accuracy.py): this run's own when it trained several seeds,
+    # accuracy over seeds (common/report/seeds.py): this run's own when it trained several seeds,
     # else merged from the newest matching seeds run; and where they come from
     accuracy: list[dict] = field(default_factory=list)
     accuracy_source: str = ""
@@ -76,7 +79,7 @@ class RunData:
                 flags.append(
                     f"{most[0]} took {most[1]:,.0f} page faults a step in its steady blocks and "
                     f"{least[0]} {least[1]:,.0f}: the processes' memory behaved differently "
-                    f"(common/allocator.py)"
+                    f"(common/measure/allocator.py)"
                 )
         return flags
 
@@ -97,7 +100,7 @@ class RunData:
                         f"Slow phase: {draw['label']} read {early['point']:.2f} "
                         f"[{early['low']:.2f}, {early['high']:.2f}] in {split} and "
                         f"{late['point']:.2f} [{late['low']:.2f}, {late['high']:.2f}] after it; "
-                        f"its figures use the later rounds only (common/speed.py, phases)."
+                        f"its figures use the later rounds only (common/measure/speed.py, phases)."
                     )
         return notes
 
@@ -267,7 +270,7 @@ def _key(row: dict) -> tuple:
 
 def add_speed(rows: list[dict]) -> list[dict]:
     """Each row's speed figures: per replicate against its group's reference, then pooled over
-    the replicates (common.speed.pool). Returns the rows to show, one per key, each the first
+    the replicates (measure.speed.pool). Returns the rows to show, one per key, each the first
     replicate's row with the pooled figures; the others' own figures are in its "replicates"."""
     references = {r["group"]: r for r in rows if r.get("reference_job")}
     draws = {}
@@ -431,7 +434,7 @@ def suite_loc(data: RunData) -> dict[str, tuple[int, bool]]:
     for entry in data.incomplete:
         suite = entry["suite"]
         if suite not in locs and suite in paths and paths[suite].exists():
-            locs[suite] = (metrics.count_file_lines(paths[suite])["loc"], False)
+            locs[suite] = (code.count_file_lines(paths[suite])["loc"], False)
     order = [v.suite for v in variants()]
     return dict(
         sorted(

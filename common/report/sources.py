@@ -1,6 +1,6 @@
 """The suites' code in the report: a section-aligned view (one row per section, one column per
 suite, the reader picks the columns) and each suite's diff against the reference, section by
-section. The sections and the diff counts come from common/metrics.py, the one place that computes
+section. The sections and the diff counts come from task/code.py, the one place that computes
 them for the table as well."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer
 
-from common import metrics, registry
 from common.report.run import suite_loc, variants
+from common.task import code, paths, registry
 
 SHOWN = 2  # columns the aligned view shows before the reader picks: the first suites in order
 MEASURE = (
@@ -64,31 +64,29 @@ for (const picker of document.querySelectorAll(".picker")) {
 
 @functools.cache
 def _source(suite: str) -> str:
-    return (registry.SUITES_DIR / f"{suite}.py").read_text()
+    return (paths.SUITES / f"{suite}.py").read_text()
 
 
 @functools.cache
-def suite_diff(suite: str) -> tuple[metrics.SectionDiff, ...]:
+def suite_diff(suite: str) -> tuple[code.SectionDiff, ...]:
     """The suite's file against the reference's as they are now, section by section."""
     return tuple(
-        metrics.diff_sections(
-            _source(registry.REFERENCE), _source(suite), (registry.REFERENCE, suite)
-        )
+        code.diff_sections(_source(registry.REFERENCE), _source(suite), (registry.REFERENCE, suite))
     )
 
 
 def loc_now(suite: str) -> int | None:
-    path = registry.SUITES_DIR / f"{suite}.py"
-    return metrics.count_file_lines(path)["loc"] if path.exists() else None
+    path = paths.SUITES / f"{suite}.py"
+    return code.count_file_lines(path)["loc"] if path.exists() else None
 
 
 def changed_text(suite: str) -> str:
     """The table's cell: code lines added and removed against the reference, as the diff shows."""
     if suite == registry.REFERENCE:
         return "0 (reference)"
-    if not (registry.SUITES_DIR / f"{suite}.py").exists():
+    if not (paths.SUITES / f"{suite}.py").exists():
         return "—"
-    added, removed = metrics.lines_changed(list(suite_diff(suite)))
+    added, removed = code.lines_changed(list(suite_diff(suite)))
     return f"+{added} −{removed}"
 
 
@@ -116,7 +114,7 @@ def column_headings(runs) -> dict[str, str]:
 
 def aligned_view(suites: dict[str, str]) -> str:
     """suites: {suite: its column heading}. One row per section, in the reference's order."""
-    spans = {suite: metrics.sections(_source(suite)) for suite in suites}
+    spans = {suite: code.sections(_source(suite)) for suite in suites}
     names = list(dict.fromkeys(name for found in spans.values() for name in found))
     shown = list(suites)[:SHOWN]
     e = html.escape
@@ -131,11 +129,11 @@ def aligned_view(suites: dict[str, str]) -> str:
         for suite in suites:
             lines = _source(suite).splitlines()
             start, end = spans[suite].get(name, (0, 0))
-            code = "\n".join(lines[start:end]).strip("\n")
+            text = "\n".join(lines[start:end]).strip("\n")
             formatter = HtmlFormatter(linenos="inline", linenostart=start + 1)
             body = (
-                highlight(code, PythonLexer(), formatter)
-                if code
+                highlight(text, PythonLexer(), formatter)
+                if text
                 else "<pre><i>(no such section)</i></pre>"
             )
             cells.append(
@@ -157,7 +155,7 @@ def diff_view(suites: dict[str, str]) -> str:
     blocks = []
     for number, suite in enumerate(s for s in suites if s != registry.REFERENCE):
         diffs = suite_diff(suite)
-        added, removed = metrics.lines_changed(list(diffs))
+        added, removed = code.lines_changed(list(diffs))
         parts = []
         for diff in diffs:
             body = (
@@ -165,7 +163,7 @@ def diff_view(suites: dict[str, str]) -> str:
                 if diff.diff
                 else "<pre><i>no code line differs (docstrings, comments not compared)</i></pre>"
             )
-            apart = " (harness: not in the totals)" if diff.section == metrics.HARNESS else ""
+            apart = " (harness: not in the totals)" if diff.section == code.HARNESS else ""
             parts.append(
                 f'<details open data-section="{e(diff.section)}"><summary><b>{e(diff.section)}'
                 f"</b> +{diff.added} −{diff.removed}{apart}</summary>{body}</details>"

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from common import files, task
+from common import task
 from common.report import sources
 from common.report.run import RunData, order, suite_loc, variants
+from common.task import files
 
 HEADERS = (
     "suite",
@@ -355,7 +356,7 @@ def replicates_note(data: RunData) -> str:
         f"{data.replicates} replicates, each a fresh set of processes (its own reference and "
         f"A/A control) measured one after another: the table's figure is their mean (on the "
         f"log scale), its 95% interval from the replicates' spread pooled over every row, "
-        f"with Student's t, never narrower than the rounds' own bootstrap (common/speed.py, "
+        f"with Student's t, never narrower than the rounds' own bootstrap (measure/speed.py, "
         f"pool). Faster or slower only when that interval excludes 1; the A/A control's must "
         f"contain it."
     )

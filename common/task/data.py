@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pooch
 
-from common.files import atomic_write
+from common.task.files import atomic_write
 
 CACHE_ENV = "MNIST_COMPARE_CACHE"
 _HINT = "set {}=/path/to/folder holding the four IDX files"

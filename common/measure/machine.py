@@ -6,7 +6,7 @@ time against its wall time (a process given 2 threads that gets 2 cores reads ab
 load average, and the process's page faults per step: on a VM whose host backs guest memory
 lazily (and takes back what the guest frees, virtio-balloon's free page reporting), a fault on
 a fresh page costs several times what it costs on bare metal, and the guest sees that time as
-its own CPU time, so only the count reveals it (see common/speed.py, the phase rule).
+its own CPU time, so only the count reveals it (see common/measure/speed.py, the phase rule).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`python -m common.compare`: the whole comparison, each suite and backend in its own process.
+"""`python -m common compare`: the whole comparison, each suite and backend in its own process.
 
 Every variant (a suite, on one backend where it has several) runs the benchmarks in a pytest
 process of its own, so thread pools, memory peaks and imports never bleed from one framework into
@@ -27,25 +27,27 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from common import files, registry, runner, schedule, task
-from common.environment import describe_environment
-from common.task import RunConfig, SettingError
+from common import task
+from common.measure import runner, schedule
+from common.measure.environment import describe_environment
+from common.scenarios import new_run_folder
+from common.task import RunConfig, SettingError, files, paths, registry
 
-ROOT = Path(__file__).resolve().parent.parent
 CONTROL = "+A/A"  # the label's mark of the reference's second process (see _batches)
 REPLICATE = "#r"  # the label's mark of a replicate after the first: lightning#r2
-# Independent sets of processes per scenario (common/speed.py, pool): two, so that an interval
+# Independent sets of processes per scenario (measure/speed.py, pool): two, so that an interval
 # holds what differs between processes; one where a scenario's own design repeats nothing.
 REPLICATES = {"comparison": 2, "modes": 1, "overhead": 1, "time-to-accuracy": 1, "seeds": 1}
 QUICK = {"epochs": 1, "train_size": 4000}  # a first look: about 3 s of training per suite here
 # The overhead scenario: the tiny linear model at a small batch on one thread, one epoch of full
-# MNIST (7,500 steps), where what a step costs is the framework's own work (common/task.py).
+# MNIST (7,500 steps), where what a step costs is the framework's own work (common/task).
 OVERHEAD = {"model": "linear", "batch_size": task.OVERHEAD_BATCH_SIZE, "threads": 1, "epochs": 1}
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m common.compare", description=__doc__.split("\n")[0].split(": ", 1)[1]
+        prog="python -m common compare",
+        description=__doc__.split("\n")[0].split(": ", 1)[1],
     )
     add = parser.add_argument
     add(
@@ -109,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="seed of the shuffled order of turns in each round (default: from the clock)",
     )
-    add("--out", type=Path, default=ROOT / "results", help="results folder (default: results/)")
+    add("--out", type=Path, default=paths.RESULTS, help="results folder (default: results/)")
     return parser
 
 
@@ -203,7 +205,7 @@ def _pytest_command(
         sys.executable,
         "-m",
         "pytest",
-        *(str(ROOT / "benchmarks" / t) for t in tests),
+        *(str(paths.BENCHMARKS / t) for t in tests),
         *options,
         "--benchmark-only",
         "--benchmark-quiet",
@@ -312,21 +314,6 @@ def harness_split(benchmarks: list[dict], wall_seconds: float) -> dict:
     }
 
 
-def _run_folder(out: Path, started: dt.datetime) -> Path:
-    """A new folder for this run alone: another comparison started in the same second gets
-    its own (the name gains a suffix), never a share of this one's."""
-    stamp = started.strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    for number in range(1, 1000):
-        run_dir = out / (stamp if number == 1 else f"{stamp}-{number}")
-        try:
-            run_dir.mkdir()
-        except FileExistsError:
-            continue
-        return run_dir
-    raise SettingError(f"{out}: no free run folder name for {stamp}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -337,11 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     started = dt.datetime.now()
     order_seed = args.order_seed if args.order_seed is not None else int(started.timestamp())
-    try:
-        run_dir = _run_folder(args.out, started)
-        (run_dir / "raw").mkdir()
-    except OSError as error:
-        parser.error(f"--out {args.out}: cannot create a run folder there ({error.strerror})")
+    run_dir = new_run_folder(parser, args.out, started)
+    (run_dir / "raw").mkdir()
     try:
         reserve = files.Reserve(run_dir)
     except OSError as error:  # nothing has run: leave no folder that is not a run
@@ -368,7 +352,7 @@ def scenario(args: argparse.Namespace) -> str:
 def _job(args, run: RunConfig, variant, job_run, control: bool, replicate: int, run_dir: Path):
     name = label(variant, job_run, bool(args.seeds)) + (CONTROL if control else "")
     name += f"{REPLICATE}{replicate}" if replicate > 1 else ""
-    safe = re.sub(r"[^A-Za-z0-9_.@+-]+", "-", name).strip("-")
+    safe = paths.safe_name(name)
     job = schedule.Job(
         label=name,
         command=lambda log, v=variant, r=job_run, c=control: _pytest_command(v, r, args, log, c),
@@ -428,7 +412,7 @@ def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
         "kind": "comparison-run",
         "started": started.isoformat(timespec="seconds"),
         "finished": None,
-        "command": " ".join(["python -m common.compare", *(argv or sys.argv[1:])]),
+        "command": " ".join(["python -m common compare", *(argv or sys.argv[1:])]),
         "scenario": scenario(args),
         "settings": {
             **dataclasses.asdict(run),
@@ -497,7 +481,7 @@ def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
                 print(f"group {number}/{len(batches)}: {', '.join(j.label for j in group)}")
             rounds = schedule.run_interleaved(
                 group,
-                cwd=ROOT,
+                cwd=paths.ROOT,
                 seed=order_seed + number - 1,
                 on_message=on_message,
                 on_finished=on_finished,
@@ -529,11 +513,11 @@ def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
         files.write_json(run_dir / "runs.json", status)
         reserve.release()  # what it kept for runs.json is the report's now
         _write_report(run_dir)
-        _point_latest(args.out, run_dir)
+        paths.point_latest(run_dir)
     except OSError as error:
         print(
             f"error: cannot write the report: {error.strerror or error}; the measurements are "
-            f"whole in {run_dir}: `python -m common.report {run_dir}` once there is room",
+            f"whole in {run_dir}: `python -m common report {run_dir}` once there is room",
             file=sys.stderr,
         )
         return 1
@@ -551,18 +535,12 @@ def _mark_pending(status: dict, state: str, error: str | None = None) -> None:
             entry.update(status=state, error=error)
 
 
-def _point_latest(out: Path, run_dir: Path) -> None:
-    latest = out / "latest"
-    latest.unlink(missing_ok=True)
-    latest.symlink_to(run_dir.name)
-
-
 def _finish_quietly(status: dict, run_dir: Path, out: Path) -> None:
     """After a failed write: record the run as finished where the disk still allows it."""
     status["finished"] = dt.datetime.now().isoformat(timespec="seconds")
     try:
         files.write_json(run_dir / "runs.json", status)
-        _point_latest(out, run_dir)
+        paths.point_latest(run_dir)
     except OSError:
         pass  # runs.json keeps its last whole version
 

@@ -1,16 +1,16 @@
-"""`python -m common.instructions`: framework overhead per training step, counted in instructions.
+"""`python -m common instructions`: framework overhead per training step, counted in instructions.
 
 Wall-clock time on a shared VM is noisy at every scale; an instruction count is not. Valgrind's
 cachegrind counts every instruction a process executes, the same count for the same program and
 inputs whatever else the machine is doing. Each suite trains the overhead scenario's tiny linear
-model (batch 8, one thread, the same settings as `common.compare --overhead`) twice under it, for
+model (batch 8, one thread, the same settings as `common compare --overhead`) twice under it, for
 N and for 2N steps; everything else the process does (importing the framework, loading the data,
 evaluating, saving) is the same in both runs, so the difference over N is the instructions of
 one training step: the framework's loop and the kernels. A slower simulator, not a slower
 machine: about 3 minutes a run here, mostly importing the framework.
 
-    python -m common.instructions                       # the torch family, N = 400, twice
-    python -m common.instructions --suite lightning --steps 200 --repeats 1
+    python -m common instructions                       # the torch family, N = 400, twice
+    python -m common instructions --suite lightning --steps 200 --repeats 1
 
 It is a regression check a maintainer can trust on any machine: two repeats must agree within
 AGREEMENT, and the report says whether they did. Needs valgrind (Debian: apt-get install valgrind).
@@ -29,10 +29,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import files, registry, task
-from common.environment import describe_environment
+from common import task
+from common.measure.environment import describe_environment
+from common.scenarios import new_run_folder
+from common.task import files, paths, registry
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SUITES = ("raw_pytorch", "ignite", "fastai", "lightning")
 AGREEMENT = 0.03
 SUMMARY = re.compile(r"^==\d+==\s+I\s+refs:\s+([\d,]+)", re.MULTILINE)
@@ -84,7 +85,7 @@ def count(suite: str, steps: int, variant_env: dict[str, str]) -> int:
                 f"--cachegrind-out-file={Path(folder) / 'out'}",
                 *command(suite, steps),
             ],
-            cwd=ROOT,
+            cwd=paths.ROOT,
             env={
                 **os.environ,
                 **variant_env,
@@ -129,7 +130,8 @@ def measure(suite: str, steps: int, repeats: int, jobs: int, echo=print) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m common.instructions", description=__doc__.split("\n")[0].split(": ", 1)[1]
+        prog="python -m common instructions",
+        description=__doc__.split("\n")[0].split(": ", 1)[1],
     )
     parser.add_argument("--suite", action="append", default=[], metavar="NAME")
     parser.add_argument("--steps", type=int, default=400, help="N: runs of N and 2N steps")
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         default=2,
         help="valgrind runs at once (counts are unaffected by load; wall time is)",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "results")
+    parser.add_argument("--out", type=Path, default=paths.RESULTS)
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         parser.exit(
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     suites = list(dict.fromkeys(chosen))
     started = dt.datetime.now()
-    run_dir = args.out / f"instructions-{started:%Y%m%d-%H%M%S}"
+    run_dir = new_run_folder(parser, args.out, started, "instructions")
     print(f"instructions per step, N = {args.steps}, {args.repeats} repeat(s) -> {run_dir}")
     records = []
     try:

@@ -1,7 +1,7 @@
 """Speed figures with their uncertainty, from the timed blocks of an interleaved run.
 
-Every process records its training as blocks of steps (common.hooks), each with the turn it ran
-in (common.schedule). Within one group of a run, the n-th turn of every process belongs to the
+Every process records its training as blocks of steps (measure.hooks), each with the turn it ran
+in (measure.schedule). Within one group of a run, the n-th turn of every process belongs to the
 same round, so the reference's block and a variant's block of one round ran minutes apart at
 most, in an order shuffled per round. From these pairs:
 
@@ -43,7 +43,7 @@ NOISY_CV = 0.10
 NOISY_STEAL = 0.02
 CONTROL_TOLERANCE = 0.03
 # Minor page faults per step beyond which a process's steady blocks are flagged: with the
-# allocator fixed (common/allocator.py) every suite here takes 0-2 a step; a process whose
+# allocator fixed (common/measure/allocator.py) every suite here takes 0-2 a step; a process whose
 # malloc maps and unmaps its per-step buffers takes thousands.
 FAULTY_STEP = 100
 

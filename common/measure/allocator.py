@@ -22,7 +22,6 @@ import ctypes
 import ctypes.util
 import functools
 
-ALLOCATORS = ("fixed", "glibc")
 # mallopt's parameter numbers (glibc's malloc.h)
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3

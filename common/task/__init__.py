@@ -12,11 +12,10 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from common.allocator import ALLOCATORS
-from common.data import DATASETS, ImageDataset, load_dataset
+from common.task.data import DATASETS, ImageDataset, load_dataset
 
 # --- data --------------------------------------------------------------------------------------
-# Inputs are standardized with the dataset's own pixel mean and std (common/data.py DATASETS).
+# Inputs are standardized with the dataset's own pixel mean and std (common/task/data.py DATASETS).
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 
@@ -47,6 +46,7 @@ MODES = ("default", "eager", "graph", "xla", "compile")
 # PyTorch's initial weights for the same seed, converted (Keras): to tell how much of a gap is
 # initialization and how much the framework. The torch suites' own init is torch's already.
 INITS = ("framework", "torch")
+ALLOCATORS = ("fixed", "glibc")  # how common/measure/allocator.py sets malloc
 
 # The test accuracy every suite should reach, on the mean over seeds, after DEFAULT_EPOCHS
 # epochs of the full training set (the Keras example this task follows reaches about 99%).
@@ -115,7 +115,7 @@ class RunConfig:
     )
     allocator: str = _knob(
         "fixed",
-        "malloc's thresholds fixed before timing, or glibc's adaptive ones (common/allocator.py)",
+        "malloc's thresholds fixed before timing, or glibc's adaptive ones (measure/allocator.py)",
         choices=ALLOCATORS,
     )
 

@@ -12,15 +12,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from common import machine
-from common.turns import Turns
+from common.measure import machine
+from common.measure.turns import Turns
 
 
 class TrainingClock:
     """perf_counter that stands still while paused: validation inside fit is not training time.
 
     pytest-benchmark times with it through `training_clock` below
-    (`--benchmark-timer common.hooks.training_clock`).
+    (`--benchmark-timer common.measure.hooks.training_clock`).
     """
 
     def __init__(self) -> None:
@@ -63,7 +63,7 @@ class TrainingHooks:
     log: where to write one line per epoch (None: silent).
     block_steps: split training into timed blocks of this many steps (a block also ends with its
         epoch's training); each block is recorded in `blocks` with the machine's state over it.
-    turns: in an interleaved comparison, wait for a turn after every block (common.turns).
+    turns: in an interleaved comparison, wait for a turn after every block (common.measure.turns).
     """
 
     epochs: int

@@ -7,9 +7,9 @@ import os
 import time
 from pathlib import Path
 
-from common import files, registry, runner
-from common.data import DataError
-from common.task import RunConfig, SettingError, load_task_data
+from common.measure import runner
+from common.task import RunConfig, SettingError, files, load_task_data, registry
+from common.task.data import DataError
 
 
 def main(module_name: str, argv: list[str] | None = None) -> int:

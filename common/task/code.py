@@ -1,29 +1,18 @@
-"""Measurements that are the same for every suite: accuracy, lines of code, memory, throughput.
+"""A suite's code as the report shows it: lines of code, the sections, the diffs between suites.
 
-The harness, not the suite, computes these, so that every suite is judged by one ruler: accuracy
-from predicted class ids on the same test images, lines counted by radon on the suite's file.
+Every suite's file is counted by one ruler (radon, docstrings left out) and split at its section
+markers (`# --- model ---`), so two suites' sections line up and diff section by section.
 """
 
 from __future__ import annotations
 
 import ast
-import contextlib
 import difflib
 import re
-import resource
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from radon.raw import analyze
-
-
-def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
-    predictions = np.asarray(predictions)
-    if predictions.shape != labels.shape:
-        raise ValueError(f"predict returned shape {predictions.shape}, expected {labels.shape}")
-    return float(np.mean(predictions == labels))
 
 
 def count_lines(source: str) -> dict[str, int]:
@@ -149,26 +138,3 @@ def lines_changed(diffs: list[SectionDiff]) -> tuple[int, int]:
     leaves it out."""
     example = [d for d in diffs if d.section != HARNESS]
     return sum(d.added for d in example), sum(d.removed for d in example)
-
-
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def reset_peak_rss() -> None:
-    """Restart the peak-memory mark (Linux), so a peak belongs to the phase that follows."""
-    # Elsewhere the peak covers the whole process, which is still an upper bound.
-    with contextlib.suppress(OSError):
-        _CLEAR_REFS.write_text("5")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory since reset_peak_rss() (Linux: VmHWM), else of the whole process."""
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024

@@ -12,7 +12,7 @@ environment variable at import; every backend is then its own variant, run in it
 "switches": the framework's own settings that cost time per step (a progress bar, a logger, a
 barebones trainer), which the overhead scenario measures beside the suite as written.
 "distributed": {"of": <suite>, "launcher": <name>} marks a data-parallel variant of another
-suite, started by a launcher of common/distributed.py (torchrun, or one process with several XLA
+suite, started by a launcher of scenarios/distributed.py (torchrun, or one process with several XLA
 devices); "needs": "cuda" where the framework's data-parallel path runs on GPUs only. Such
 suites are the ddp scenario's alone: variants() leaves them out unless asked.
 
@@ -50,8 +50,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+from common.task import paths
+
 CONTRACT = ("build_model", "train", "predict", "save", "load", "describe", "configure")
+
+
+def installed_version(distribution: str) -> str:
+    """The version pip installed of a distribution (a framework, a backend), or "not installed"."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 class SuiteError(LookupError):
@@ -84,7 +93,7 @@ class Variant:
 
     @property
     def path(self) -> Path:
-        return SUITES_DIR / f"{self.suite}.py"
+        return paths.SUITES / f"{self.suite}.py"
 
     def environment(self) -> dict[str, str]:
         """Environment variables a process needs to run this variant."""
@@ -113,10 +122,7 @@ class Variant:
         return _suite_meta(self.path).get("backends", [None])[0]
 
     def framework_version(self) -> str:
-        try:
-            return importlib.metadata.version(self.framework)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
+        return installed_version(self.framework)
 
     def supports(self, mode: str) -> bool:
         return mode == "default" or mode in self.modes
@@ -157,7 +163,7 @@ def variants(distributed: bool | None = False) -> list[Variant]:
     distributed: False, the single-process suites (the comparison's); True, the data-parallel
     ones (the ddp scenario's); None, both."""
     found = []
-    for path in sorted(SUITES_DIR.glob("*.py")):
+    for path in sorted(paths.SUITES.glob("*.py")):
         if path.name.startswith("_"):
             continue
         meta = _suite_meta(path)

@@ -2,7 +2,7 @@
 
 Each variant trains in a process of its own (its imports, thread pools and memory stay its own),
 but the processes take turns on the machine: in every round each live process trains one block
-of steps (common.hooks) while the others wait, in an order shuffled afresh each round from a
+of steps (common.measure.hooks) while the others wait, in an order shuffled afresh each round from a
 recorded seed. No two timed blocks overlap, and the machine's drift over minutes falls on every
 variant alike, so a ratio computed from blocks of the same round compares like with like.
 
@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.turns import ENVIRONMENT
+from common.measure import processes
+from common.measure.turns import ENVIRONMENT
 
 MAX_ALIVE = 8  # processes alive at once: about 1.5 GB each with the convnet
 
@@ -82,7 +83,7 @@ def groups(jobs: list[Job], max_alive: int = MAX_ALIVE) -> list[list[Job]]:
 
 
 class Worker:
-    """A job's process, with the two pipes of its turns (common.turns)."""
+    """A job's process, with the two pipes of its turns (common.measure.turns)."""
 
     def __init__(self, job: Job, cwd: Path) -> None:
         self.job = job
@@ -143,17 +144,7 @@ class Worker:
 
     def stop(self, grace: float = 5.0) -> None:
         """Ends the process and everything it started: SIGTERM, then SIGKILL after grace."""
-        if self.process.poll() is None:
-            for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
-                try:
-                    os.killpg(self.process.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    self.process.wait(wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+        processes.stop(self.process, grace)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.finish(timeout=grace)
 

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from common import allocator, metrics
-from common.hooks import TrainingClock, TrainingHooks
-from common.registry import LoadedSuite
-from common.task import RunConfig, TaskData
-from common.turns import Turns
+from common.measure import allocator, metrics
+from common.measure.hooks import TrainingClock, TrainingHooks
+from common.measure.turns import Turns
+from common.task import RunConfig, TaskData, code
+from common.task.registry import LoadedSuite
 
 
 def _time_once(target, setup, rounds):
@@ -77,7 +77,7 @@ def measure(
     two and is reported as warm_up_seconds; the benchmarks use it, quick tests don't.
     block_steps: time training in blocks of this many steps (default: BLOCK_STEPS of the model).
     turns: in an interleaved comparison, the process's turns: it waits for its first turn
-    before training, and for the next one after every block (common.turns).
+    before training, and for the next one after every block (common.measure.turns).
     """
     module, variant = suite.module, suite.variant
     variant.check(run)
@@ -165,7 +165,7 @@ def measure(
         "block_steps": block_steps,
         "blocks": hooks.blocks,
         "interleaved": turns is not None,
-        **metrics.count_file_lines(variant.path),
+        **code.count_file_lines(variant.path),
         "python": platform.python_version(),
     }
     if target_accuracy is not None:

@@ -1,7 +1,7 @@
 """Taking turns: how the processes of an interleaved comparison share the machine.
 
 Every variant trains in its own process, and all of them are alive at once. The driver
-(common.schedule) hands out turns: a process trains one block of steps, reports it, and waits
+(measure.schedule) hands out turns: a process trains one block of steps, reports it, and waits
 until its next turn, so that no two timed blocks overlap and slow drift of the machine falls on
 every variant alike. The two ends talk over a pair of pipes whose descriptors the driver passes
 in the environment variable below; a process started without it (a plain pytest run, a suite's

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
 import os
 import platform
 import re
@@ -13,29 +12,23 @@ from pathlib import Path
 
 import cpuinfo
 
-from common.data import DATASETS
-
-ROOT = Path(__file__).resolve().parent.parent
+from common.task import paths, registry
+from common.task.data import DATASETS
 
 
 def project_distributions() -> list[str]:
     """Every distribution pyproject.toml names, the frameworks and their backends included."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
     requirements = [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]
     names = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in requirements}
     return sorted(names - {project["name"]})
 
 
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def _git(*args: str) -> str:
     try:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            ["git", *args], cwd=paths.ROOT, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
@@ -43,7 +36,7 @@ def _git(*args: str) -> str:
 
 def uptime_seconds() -> float | None:
     """Seconds since the machine booted: the first run after a boot meets memory the host has
-    not backed yet (common/allocator.py)."""
+    not backed yet (common/measure/allocator.py)."""
     try:
         return float(Path("/proc/uptime").read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -60,7 +53,7 @@ def describe_environment(threads: int, dataset: str = "mnist") -> dict:
         "machine": platform.machine(),
         "system": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "versions": {name: _version(name) for name in project_distributions()},
+        "versions": {name: registry.installed_version(name) for name in project_distributions()},
         "git_commit": _git("rev-parse", "HEAD") or "unknown",
         "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "dataset": dataset,

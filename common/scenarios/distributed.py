@@ -1,4 +1,4 @@
-"""`python -m common.distributed`: the ddp scenario, each data-parallel suite beside its original.
+"""`python -m common ddp`: the ddp scenario, each data-parallel suite beside its original.
 
 For every data-parallel suite (registry: SUITE["distributed"]) it runs the single-process suite
 on 1 process x N threads and the data-parallel one on N processes x 1 thread, each launched the
@@ -13,7 +13,7 @@ launch waits for a quiet machine first. Output goes to results/<date-time>-ddp/
 
     ddp.json      kind "ddp-run": settings, environment, and per suite (kind "ddp-variant")
                   both records, the accuracy gap, the throughput ratio, start-up, lines added
-    summary.md    the table the report includes (common/ddp_report.py)
+    summary.md    the table the report includes (common/report/ddp.py)
     logs/         every command's output; records/ every run's JSON record
 
 A rank that fails or is killed ends the whole launch (torchrun stops the others); this driver
@@ -36,14 +36,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import files, metrics, registry
-from common.environment import describe_environment
-from common.task import RunConfig, SettingError
+from common.measure import processes
+from common.measure.environment import describe_environment
+from common.scenarios import new_run_folder
+from common.task import RunConfig, SettingError, code, files, paths, registry
 
-ROOT = Path(__file__).resolve().parent.parent
 NPROC = 2
 STARTUP = {"epochs": 1, "test_size": 1000}  # one global batch of training: start-up dominates
-GRACE_SECONDS = 10  # after SIGTERM, before SIGKILL
 
 
 def launch_command(
@@ -125,92 +124,39 @@ class Launch:
         process it started is gone when this returns or raises, Ctrl-C included."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        processes: list[subprocess.Popen] = []
+        launched: list[subprocess.Popen] = []
         try:
             for environment, log in zip(self.environments, self.logs(), strict=True):
                 with log.open("w") as out:
-                    processes.append(subprocess.Popen(
-                        self.command, cwd=ROOT, env=environment, stdout=out,
+                    launched.append(subprocess.Popen(
+                        self.command, cwd=paths.ROOT, env=environment, stdout=out,
                         stderr=subprocess.STDOUT, start_new_session=True,
                     ))  # fmt: skip
-            self._watch(processes, start)
+            self._watch(launched, start)
         finally:
-            for process in processes:
-                stop(process)  # what a launcher left behind goes too
+            for process in launched:
+                processes.stop(process)  # what a launcher left behind goes too
         return time.perf_counter() - start
 
-    def _watch(self, processes: list[subprocess.Popen], start: float) -> None:
+    def _watch(self, launched: list[subprocess.Popen], start: float) -> None:
         """Until every process has ended well; the first that fails ends them all."""
         while True:
-            codes = [process.poll() for process in processes]
-            for index, code in enumerate(codes):
-                if code not in (None, 0):
-                    for process in processes:
-                        stop(process)
+            codes = [process.poll() for process in launched]
+            for index, returned in enumerate(codes):
+                if returned not in (None, 0):
+                    for process in launched:
+                        processes.stop(process)
                     output = self.logs()[index].read_text(errors="replace")
-                    rank = index if len(processes) > 1 else None
-                    raise LaunchFailed(failure_line(output, code, rank))
-            if all(code == 0 for code in codes):
+                    rank = index if len(launched) > 1 else None
+                    raise LaunchFailed(failure_line(output, returned, rank))
+            if all(returned == 0 for returned in codes):
                 return
             if time.perf_counter() - start > self.timeout:
                 raise LaunchFailed(f"no result after {self.timeout:.0f} s; stopped")
             time.sleep(0.2)
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below pid (Linux /proc), children first found first."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
-    found, queue = [], [pid]
-    while queue:
-        for child in children.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
-    return found
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the launcher and everything below it (torchrun starts its ranks in sessions of
-    their own, so a process group does not reach them), then SIGKILL what is left."""
-    below = descendants(process.pid)
-    if process.poll() is None:
-        below.append(process.pid)
-    for signal_number in (signal.SIGTERM, signal.SIGKILL):
-        alive = [pid for pid in below if _signal(pid, signal_number)]
-        deadline = time.monotonic() + GRACE_SECONDS
-        while alive and time.monotonic() < deadline:
-            process.poll()  # reaps the launcher once it has exited
-            alive = [pid for pid in alive if _exists(pid)]
-            time.sleep(0.1)
-        if not alive:
-            break
-    process.poll()
-
-
-def _signal(pid: int, signal_number: int) -> bool:
-    try:
-        os.kill(pid, signal_number)
-        return True
-    except ProcessLookupError:
-        return False
-
-
-def _exists(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has exited; its parent reaps it
-
-
-def failure_line(output: str, code: int, rank: int | None = None) -> str:
+def failure_line(output: str, returncode: int, rank: int | None = None) -> str:
     """One line for a failed launch: the failing rank (given, or torchrun's root cause), how it
     ended, and its last line of error, or the command's last line of output."""
     cause = output.rpartition("Root Cause (first observed failure):")[2]
@@ -233,18 +179,19 @@ def failure_line(output: str, code: int, rank: int | None = None) -> str:
             line = f"{line} ... {rest[-1]}"
         errors = [line]
     if rank:
-        number = int(exit_code.group(1)) if exit_code else code
+        number = int(exit_code.group(1)) if exit_code else returncode
         ended = f"killed by {signal.Signals(-number).name}" if number < 0 else f"exit code {number}"
         detail = f": {errors[-1]}" if errors and number > 0 else ""
         return f"rank {rank} failed ({ended}){detail}"
     last = errors[-1] if errors else (lines[-1] if lines else "no output")
-    return f"exit code {code}: {last}"
+    return f"exit code {returncode}: {last}"
 
 
 # --- the scenario ------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m common.distributed", description=__doc__.split("\n")[0].split(": ", 1)[1]
+        prog="python -m common ddp",
+        description=__doc__.split("\n")[0].split(": ", 1)[1],
     )
     add = parser.add_argument
     add("--suite", action="append", default=[], metavar="NAME",
@@ -259,7 +206,7 @@ def _parser() -> argparse.ArgumentParser:
         "machine for timing; the load is recorded either way)")  # fmt: skip
     add("--max-wait", type=float, default=900,
         help="with --max-load: seconds to wait for it at most (default 900)")  # fmt: skip
-    add("--out", type=Path, default=ROOT / "results", help="results folder (default: results/)")
+    add("--out", type=Path, default=paths.RESULTS, help="results folder (default: results/)")
     return parser
 
 
@@ -322,10 +269,8 @@ def lines_added(variant: registry.Variant, single: registry.Variant) -> dict:
     removes against its original (the report's diff, section by section, harness left out), and
     the change in logical lines (radon's, the LOC figure)."""
     before, after = single.path.read_text(), variant.path.read_text()
-    added, removed = metrics.lines_changed(metrics.diff_sections(before, after))
-    loc = (
-        metrics.count_file_lines(variant.path)["loc"] - metrics.count_file_lines(single.path)["loc"]
-    )
+    added, removed = code.lines_changed(code.diff_sections(before, after))
+    loc = code.count_file_lines(variant.path)["loc"] - code.count_file_lines(single.path)["loc"]
     return {"added": added, "removed": removed, "net": loc}
 
 
@@ -354,12 +299,14 @@ def run_variant(variant, run: RunConfig, nproc: int, folder: Path, options, flip
     for key, chosen, job_run in order:
         short = job_run.with_(**STARTUP, train_size=job_run.batch_size)
         startups[key] = _measure(
-            chosen, short, nproc, f"{_safe(chosen)}-{key}-startup", folder, options
+            chosen, short, nproc, f"{paths.safe_name(chosen.id)}-{key}-startup", folder, options
         )
     for key, chosen, job_run in order:
         print(f"  {chosen.id}: {key}, {job_run.threads} thread(s) per process", flush=True)
         if startups["distributed"]["status"] == "ok":
-            entry[key] = _measure(chosen, job_run, nproc, f"{_safe(chosen)}-{key}", folder, options)
+            entry[key] = _measure(
+                chosen, job_run, nproc, f"{paths.safe_name(chosen.id)}-{key}", folder, options
+            )
         elif key == "distributed":  # it cannot train here: its start-up run says why
             entry[key] = dict(startups[key])
         else:
@@ -368,10 +315,6 @@ def run_variant(variant, run: RunConfig, nproc: int, folder: Path, options, flip
         print(f"    {describe(entry[key])}", flush=True)
     entry.update(compare(entry["single"], entry["distributed"]))
     return entry
-
-
-def _safe(variant: registry.Variant) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", variant.id)
 
 
 def describe(launch: dict) -> str:
@@ -416,22 +359,18 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingError, registry.SuiteError) as error:
         parser.error(str(error))
     started = dt.datetime.now()
-    folder = args.out / f"{started:%Y-%m-%d_%H%M%S}-ddp"
-    try:
-        folder.mkdir(parents=True)
-    except OSError as error:
-        parser.error(f"--out {args.out}: cannot create a run folder there ({error.strerror})")
+    folder = new_run_folder(parser, args.out, started, "ddp")
     status = {
         "kind": "ddp-run",
         "started": started.isoformat(timespec="seconds"),
         "finished": None,
-        "command": " ".join(["python -m common.distributed", *(argv or sys.argv[1:])]),
+        "command": " ".join(["python -m common ddp", *(argv or sys.argv[1:])]),
         "settings": {**dataclasses.asdict(run), "nproc": args.nproc},
         "environment": describe_environment(args.nproc, run.dataset),
         "variants": [],
     }
     print(f"{len(chosen)} data-parallel suites, {args.nproc} processes -> {folder}", flush=True)
-    code = 0
+    status_code = 0
     try:
         for number, variant in enumerate(chosen):
             reason = variant.missing()
@@ -451,18 +390,16 @@ def main(argv: list[str] | None = None) -> int:
             files.write_json(folder / "ddp.json", status)
     except KeyboardInterrupt:
         print("interrupted: keeping what was measured", file=sys.stderr)
-        code = 130
+        status_code = 130
     status["finished"] = dt.datetime.now().isoformat(timespec="seconds")
     files.write_json(folder / "ddp.json", status)
-    from common.ddp_report import ddp_section
+    from common.report.ddp import ddp_section
 
     summary = ddp_section(folder)
     files.write_text(folder / "summary.md", summary)
-    latest = args.out / "latest-ddp"  # where the report finds the newest ddp run
-    latest.unlink(missing_ok=True)
-    latest.symlink_to(folder.name)
+    paths.point_latest(folder, "ddp")  # where the report finds the newest ddp run
     print(summary)
-    return code
+    return status_code
 
 
 if __name__ == "__main__":

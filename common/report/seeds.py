@@ -2,7 +2,7 @@
 PyTorch's by more than that spread.
 
 One seed's accuracy says little: on MNIST two seeds of the same code differ by a tenth of a point
-or more, as much as two frameworks do. A seeds run (`python -m common.compare --seeds 3`, or
+or more, as much as two frameworks do. A seeds run (`python -m common compare --seeds 3`, or
 `tox -e seeds`) trains every variant with several seeds; this module turns its records into one
 record per variant, kind "accuracy-over-seeds":
 
@@ -24,7 +24,8 @@ from pathlib import Path
 
 from scipy import stats
 
-from common import registry, task
+from common import task
+from common.task import registry
 
 KIND = "accuracy-over-seeds"
 FILE = "accuracy_over_seeds.json"  # in a seeds run's report/ folder; read back when merging

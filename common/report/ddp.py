@@ -1,6 +1,6 @@
 """The ddp scenario's section of the report: one table from a run folder's ddp.json.
 
-common/distributed.py writes it as the run's summary.md; the report includes the same text.
+scenarios/distributed.py writes it as the run's summary.md; the report includes the same text.
 """
 
 from __future__ import annotations

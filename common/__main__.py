@@ -1,0 +1,40 @@
+"""python -m common <command> [options]: the project's entry points, one per scenario family.
+
+compare        the comparison and its scenarios (--quick, --modes, --overhead, --seeds, ...)
+ddp            the data-parallel suites against their single-process suites
+instructions   overhead per step in instructions, under valgrind
+report RUN     the report of a run folder (summary.md, index.html, plots)
+figures RUN    the figures record of a run folder, checked against its summary
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "compare": "common.scenarios.compare",
+    "ddp": "common.scenarios.distributed",
+    "instructions": "common.scenarios.instructions",
+    "report": "common.report",
+    "figures": "common.report.figures",
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if argv else 2
+    command, *rest = argv
+    if command not in COMMANDS:
+        print(
+            f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    sys.argv[0] = f"python -m common {command}"  # argparse's usage line names the command
+    return importlib.import_module(COMMANDS[command]).main(rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,98 @@
+"""The map of common/ (README, "Layout"): four parts, each importing only the parts below it,
+and one home for each shared chore."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from common.task import paths
+
+COMMON = paths.ROOT / "common"
+# Lowest first: a part may import its own modules and the parts before it, never one after it.
+PARTS = ("task", "measure", "report", "scenarios")
+
+
+def part_of(module: str) -> str | None:
+    """The part a dotted module name belongs to (None: outside common/, or common itself)."""
+    names = module.split(".")
+    return names[1] if names[0] == "common" and len(names) > 1 and names[1] in PARTS else None
+
+
+def imported_modules(source: str, module: str) -> set[str]:
+    """Every common.* module a source imports, at its top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # a relative import: resolve it against the importing module
+                package = module.split(".")[: -node.level]
+                base = ".".join([*package, base] if base else package)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.startswith("common")}
+
+
+def upward_imports(source: str, module: str) -> list[str]:
+    """The imports in a module that reach a higher part than its own."""
+    own = part_of(module)
+    if own is None:
+        return []
+    rank = PARTS.index(own)
+    return sorted(
+        name
+        for name in imported_modules(source, module)
+        if (part := part_of(name)) is not None and PARTS.index(part) > rank
+    )
+
+
+def modules():
+    for path in sorted(COMMON.rglob("*.py")):
+        dotted = ".".join(path.relative_to(paths.ROOT).with_suffix("").parts)
+        yield path, dotted.removesuffix(".__init__")
+
+
+def test_common_shows_the_four_parts():
+    entries = {p.name for p in COMMON.iterdir() if p.name != "__pycache__"}
+    assert entries == {"__init__.py", "__main__.py", *PARTS}
+    for part in PARTS:
+        assert (COMMON / part / "__init__.py").is_file(), f"common/{part} is not a package"
+
+
+@pytest.mark.parametrize("path, module", list(modules()), ids=lambda v: str(v))
+def test_no_part_imports_a_higher_one(path, module):
+    assert upward_imports(path.read_text(), module) == []
+
+
+def test_the_layering_check_can_fail():
+    source = "from common.report import tables\nfrom common.task import paths\n"
+    assert upward_imports(source, "common.measure.speed") == [
+        "common.report",
+        "common.report.tables",
+    ]
+    inside = "def f():\n    from ..scenarios import compare\n"
+    assert upward_imports(inside, "common.report.run") == [
+        "common.scenarios",
+        "common.scenarios.compare",
+    ]
+    assert upward_imports(source, "common.scenarios.compare") == []
+
+
+@pytest.mark.parametrize(
+    "chore, home",
+    [
+        ("__file__", "common/task/paths.py"),  # the repository's root
+        ("symlink_to", "common/task/paths.py"),  # the latest links
+        ("%Y%m%d", "common/task/paths.py"),  # run folder names
+        ("os.killpg", "common/measure/processes.py"),  # stopping a process tree
+        ("importlib.metadata.version", "common/task/registry.py"),  # installed versions
+    ],
+)
+def test_each_shared_chore_has_one_home(chore, home):
+    holders = sorted(
+        str(path.relative_to(paths.ROOT)) for path, _ in modules() if chore in path.read_text()
+    )
+    assert holders == [home]
