@@ -19,17 +19,8 @@ from common.task.data import DataError
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mnist-compare")
-    group.addoption(
-        "--suite",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="run only this suite or variant, e.g. raw_pytorch or 'keras[jax]' "
-        "(repeatable; default: all)",
-    )
-    RunConfig.add_arguments(
-        group.addoption
-    )  # the run knobs, declared once in common/task/__init__.py
+    registry.add_suite_option(group.addoption)
+    RunConfig.add_arguments(group.addoption)  # the run knobs, declared once in common/task
     group.addoption("--rounds", type=int, default=1, help="benchmarks: timed rounds per suite")
     group.addoption(
         "--block-steps",

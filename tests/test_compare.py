@@ -54,7 +54,7 @@ def stub_children(monkeypatch):
     behaviour: dict[str, str] = {}
 
     def command(variant, run, args, log, control=False):
-        json_path, _, junit = compare._paths(log)
+        json_path, _, junit = compare._child_files(log)
         return [
             sys.executable,
             "-c",

@@ -23,7 +23,9 @@ def test_the_count_is_read_from_cachegrinds_summary():
 
 def test_one_step_is_the_difference_of_the_two_runs_over_n():
     # The issue's own figures: 50 and 150 steps of raw PyTorch's Linear(784, 10) step.
-    assert instructions.per_step(10_664_896_903, 10_762_491_428, 100) == pytest.approx(975_945.25)
+    assert instructions.instructions_per_step(10_664_896_903, 10_762_491_428, 100) == pytest.approx(
+        975_945.25
+    )
 
 
 def test_the_runs_train_exactly_n_steps_of_the_overhead_task():

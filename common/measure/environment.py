@@ -43,7 +43,7 @@ def uptime_seconds() -> float | None:
         return None
 
 
-def describe_environment(threads: int, dataset: str = "mnist") -> dict:
+def collect(threads: int, dataset: str = "mnist") -> dict:
     return {
         "uptime_seconds": uptime_seconds(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -14,6 +14,16 @@ from dataclasses import dataclass, field
 
 from common.measure import machine
 from common.measure.turns import Turns
+from common.task import records
+
+
+def epoch_line(epoch: dict, epochs: int | None = None) -> str:
+    """The line printed after each epoch, by a suite's own run and by the driver alike."""
+    number = f"{epoch['epoch']}/{epochs}" if epochs else f"{epoch['epoch']}"
+    return (
+        f"epoch {number}  loss {epoch['train_loss']:.4f}  test accuracy "
+        f"{epoch['test_accuracy']:.2%}  {epoch['train_seconds']:.1f} s"
+    )
 
 
 class TrainingClock:
@@ -73,16 +83,16 @@ class TrainingHooks:
     log: Callable[[str], None] | None = None
     block_steps: int | None = None
     turns: Turns | None = None
-    history: list[dict] = field(default_factory=list)
+    history: list[records.Epoch] = field(default_factory=list)
     step_losses: list[float] = field(default_factory=list)
-    blocks: list[dict] = field(default_factory=list)
+    blocks: list[records.Block] = field(default_factory=list)
     steps: int = 0
 
     def __post_init__(self) -> None:
         self._epoch_started = self.clock()
         self._eval_started = 0.0
         self._eval_seconds = 0.0
-        self._unreported: list[dict] = []
+        self._unreported: list[records.Block] = []
         self._start_block()
 
     # --- timed blocks ------------------------------------------------------------------------
@@ -147,6 +157,7 @@ class TrainingHooks:
             raise TrainingDiverged(f"training loss is {train_loss} after epoch {epoch}")
         self.history.append(
             {
+                "kind": "epoch",
                 "epoch": epoch,
                 "train_loss": train_loss,
                 "test_accuracy": test_accuracy,
@@ -156,10 +167,7 @@ class TrainingHooks:
         )
         self._epoch_started, self._eval_seconds = now, 0.0
         if self.log:
-            self.log(
-                f"epoch {epoch}/{self.epochs}  loss {train_loss:.4f}  "
-                f"test accuracy {test_accuracy:.2%}  {self.history[-1]['train_seconds']:.1f} s"
-            )
+            self.log(epoch_line(self.history[-1], self.epochs))
         self._end_block()  # a suite that validates outside validation_start/end
         self._take_turn(self.history[-1])
         self._epoch_started = self.clock()

@@ -6,17 +6,18 @@ of every suite, and by the scenarios. Nothing here knows which framework it is d
 
 from __future__ import annotations
 
+import functools
 import platform
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from common.measure import allocator, metrics
 from common.measure.hooks import TrainingClock, TrainingHooks
 from common.measure.turns import Turns
-from common.task import RunConfig, TaskData, code
+from common.task import RunConfig, TaskData, code, records
 from common.task.registry import LoadedSuite
 
 
@@ -53,6 +54,21 @@ def _warm_up(module, run: RunConfig, data: TaskData) -> float:
     return time.perf_counter() - start
 
 
+@dataclass
+class _Trained:
+    """What the timed rounds leave: the last round's model and hooks, and every round's."""
+
+    model: object
+    hooks: TrainingHooks
+    rounds: list[TrainingHooks]
+    peak_rss_mb: float
+    warm_up_seconds: float
+
+    @property
+    def train_seconds(self) -> float:
+        return sum(h.train_seconds for h in self.rounds) / len(self.rounds)
+
+
 def measure(
     suite: LoadedSuite,
     run: RunConfig,
@@ -66,7 +82,7 @@ def measure(
     warm_up: bool = False,
     block_steps: int | None = None,
     turns: Turns | None = None,
-) -> dict:
+) -> records.TrainingRecord:
     """Train (timed), predict, save and reload; return the complete record of the run.
 
     pedantic: benchmark.pedantic from pytest-benchmark, or None to time without it. Each round
@@ -84,39 +100,97 @@ def measure(
     module.configure(run)
     memory = allocator.apply(run.allocator)  # before the warm-up: it grows the heap once
     block_steps = block_steps or BLOCK_STEPS[run.model]
+    hooks = functools.partial(
+        TrainingHooks,
+        epochs=run.epochs,
+        target_accuracy=target_accuracy,
+        log=log,
+        block_steps=block_steps,
+        turns=turns,
+    )
+    trained = _train(suite, run, data, hooks, turns, pedantic or _time_once, rounds, warm_up)
+    record: records.TrainingRecord = {
+        "kind": "training-record",
+        **_identity(suite, run, memory),
+        **_training(trained, data),
+        **_evaluate_and_reload(module, trained.model, run, data),
+        "import_seconds": suite.import_seconds,
+        "data_seconds": data_seconds,
+        "block_steps": block_steps,
+        "interleaved": turns is not None,
+        **code.count_file_lines(variant.path),
+        "python": platform.python_version(),
+    }
+    if target_accuracy is not None:
+        record.update(time_to_accuracy(trained.hooks.history, target_accuracy, run.epochs))
+    return record
+
+
+def _train(suite, run, data, hooks, turns, timer, rounds: int, warm_up: bool) -> _Trained:
+    """The timed rounds, each on a freshly built model (building it is setup, not training)."""
+    module = suite.module
     rounds_hooks: list[TrainingHooks] = []
 
     def setup():
         model = module.build_model(run)
         if turns is not None and turns.taken == 0:
             turns.ready()  # set up; training starts on the driver's first go
-        hooks = TrainingHooks(
-            epochs=run.epochs,
-            target_accuracy=target_accuracy,
-            log=log,
-            block_steps=block_steps,
-            turns=turns,
-        )
-        rounds_hooks.append(hooks)
-        return (model, data, run, hooks), {}
+        rounds_hooks.append(hooks())
+        return (model, data, run, rounds_hooks[-1]), {}
 
     warm_up_seconds = _warm_up(module, run, data) if warm_up else 0.0
     metrics.reset_peak_rss()
-    timer = pedantic or _time_once
-    trained = timer(module.train, setup=setup, rounds=rounds)
-    peak_rss = metrics.peak_rss_mb()
-    hooks = rounds_hooks[-1]
-    train_seconds = sum(h.train_seconds for h in rounds_hooks) / len(rounds_hooks)
-    epochs_run = len(hooks.history)
+    model = timer(module.train, setup=setup, rounds=rounds)
+    peak = metrics.peak_rss_mb()
+    return _Trained(model, rounds_hooks[-1], rounds_hooks, peak, warm_up_seconds)
 
+
+def _identity(suite: LoadedSuite, run: RunConfig, memory: dict) -> dict:
+    """Which variant ran, on what, with which settings."""
+    variant = suite.variant
+    return {
+        "suite": variant.suite,
+        "variant": variant.id,
+        "framework": variant.framework,
+        "framework_version": variant.framework_version(),
+        "mode": run.mode if run.mode != "default" else (variant.modes or ["default"])[0],
+        "model": run.model,
+        "batch_size": run.batch_size,
+        "switch": run.switch,
+        "seed": run.seed,
+        "init": run.init,
+        "allocator": memory,
+        "threads": run.threads,
+        "dataset": run.dataset,
+    }
+
+
+def _training(trained: _Trained, data: TaskData) -> dict:
+    """What the timed training did: its epochs, blocks, seconds and memory."""
+    epochs_run = len(trained.hooks.history)
+    return {
+        "train_size": data.train_size,
+        "test_size": len(data.test_labels),
+        "epochs": epochs_run,
+        "rounds": len(trained.rounds),
+        "epoch_history": trained.hooks.history,
+        "train_seconds": trained.train_seconds,
+        "eval_seconds": trained.hooks.eval_seconds,
+        "images_per_second": data.train_size * epochs_run / trained.train_seconds,
+        "peak_rss_mb": trained.peak_rss_mb,
+        "warm_up_seconds": trained.warm_up_seconds,
+        "blocks": trained.hooks.blocks,
+    }
+
+
+def _evaluate_and_reload(module, model, run: RunConfig, data: TaskData) -> dict:
+    """Test accuracy, then a save and load whose predictions must match the trained model's."""
     start = time.perf_counter()
-    predictions = module.predict(trained, data.test_images)
+    predictions = module.predict(model, data.test_images)
     predict_seconds = time.perf_counter() - start
-    test_accuracy = metrics.accuracy(predictions, data.test_labels)
-
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        checkpoint = module.save(trained, Path(folder) / "convnet")
+        checkpoint = module.save(model, Path(folder) / "convnet")
         reloaded = module.load(checkpoint, run)
         checkpoint_seconds = time.perf_counter() - start
         checkpoint_bytes = checkpoint.stat().st_size
@@ -125,52 +199,18 @@ def measure(
             (module.predict(reloaded, data.test_images) == predictions).all()
         )
         predict_seconds += time.perf_counter() - start
-
-    description = module.describe(trained)
-    record = {
-        "suite": variant.suite,
-        "variant": variant.id,
-        "framework": variant.framework,
-        "framework_version": variant.framework_version(),
+    description = module.describe(model)
+    return {
         "backend": description["backend"],
-        "mode": run.mode if run.mode != "default" else (variant.modes or ["default"])[0],
-        "model": run.model,
-        "batch_size": run.batch_size,
-        "switch": run.switch,
-        "seed": run.seed,
-        "init": run.init,
-        "allocator": memory,
         "device": description["device"],
-        "threads": run.threads,
-        "dataset": run.dataset,
-        "train_size": data.train_size,
-        "test_size": len(data.test_labels),
-        "epochs": epochs_run,
-        "rounds": len(rounds_hooks),
         "parameters": description["parameters"],
-        "test_accuracy": test_accuracy,
-        "epoch_history": hooks.history,
-        "train_seconds": train_seconds,
-        "eval_seconds": hooks.eval_seconds,
-        "images_per_second": data.train_size * epochs_run / train_seconds,
+        "test_accuracy": metrics.accuracy(predictions, data.test_labels),
         "predict_seconds": predict_seconds,  # both predictions: the trained and reloaded model
         "predict_images_per_second": 2 * len(predictions) / predict_seconds,
-        "peak_rss_mb": peak_rss,
-        "import_seconds": suite.import_seconds,
-        "data_seconds": data_seconds,
         "checkpoint_bytes": checkpoint_bytes,
         "checkpoint_seconds": checkpoint_seconds,  # save and load
-        "warm_up_seconds": warm_up_seconds,
         "roundtrip_identical": roundtrip_identical,
-        "block_steps": block_steps,
-        "blocks": hooks.blocks,
-        "interleaved": turns is not None,
-        **code.count_file_lines(variant.path),
-        "python": platform.python_version(),
     }
-    if target_accuracy is not None:
-        record.update(time_to_accuracy(hooks.history, target_accuracy, run.epochs))
-    return record
 
 
 def time_to_accuracy(history: list[dict], target: float, epochs_cap: int) -> dict:

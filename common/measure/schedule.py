@@ -153,6 +153,45 @@ def _raise_interrupted(signal_number, frame):
     raise Interrupted(signal_number)
 
 
+class _Group:
+    """The processes of one group as they start, take their turns and exit."""
+
+    def __init__(self, on_message, on_finished) -> None:
+        self.on_message, self.on_finished = on_message, on_finished
+        self.started: list[Worker] = []
+        self.live: list[Worker] = []
+
+    def start(self, job: Job, cwd: Path) -> None:
+        """Starts a process and serves it until it waits for its first turn (or has exited)."""
+        worker = Worker(job, cwd)
+        self.started.append(worker)
+        if self.serve(worker):
+            self.live.append(worker)
+
+    def serve(self, worker: Worker) -> bool:
+        """Reads until the process waits for a turn (True) or has exited (False)."""
+        while (message := worker.message()) is not None:
+            self.on_message(worker.job, message)
+            if message.get("kind") in ("ready", "turn"):
+                return True
+        self.on_finished(worker.job, worker.finish())
+        return False
+
+    def play(self, order: list[Worker]) -> None:
+        """One round: each process in the order takes one turn."""
+        for worker in order:
+            if not worker.go():
+                self.on_finished(worker.job, worker.finish())
+                self.live.remove(worker)
+            elif not self.serve(worker):
+                self.live.remove(worker)
+
+    def stop(self) -> None:
+        for worker in self.started:
+            if worker.process.poll() is None:
+                worker.stop()
+
+
 def run_interleaved(
     group: list[Job],
     *,
@@ -165,32 +204,14 @@ def run_interleaved(
     has exited. Returns the schedule, one record per round. SIGINT and SIGTERM end every process
     of the group and raise Interrupted; nothing is left running."""
     schedule: list[dict] = []
-    live: list[Worker] = []
-    started: list[Worker] = []
+    workers = _Group(on_message, on_finished)
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def finished(worker: Worker) -> None:
-        code = worker.finish()
-        on_finished(worker.job, code)
-
-    def serve(worker: Worker) -> bool:
-        """Reads until the process waits for a turn (True) or has exited (False)."""
-        while (message := worker.message()) is not None:
-            on_message(worker.job, message)
-            if message.get("kind") in ("ready", "turn"):
-                return True
-        finished(worker)
-        return False
-
     try:
         for job in group:  # start-up: one process at a time, nothing timed meanwhile
-            worker = Worker(job, cwd)
-            started.append(worker)
-            if serve(worker):
-                live.append(worker)
+            workers.start(job, cwd)
         order_rng = random.Random(seed)
-        while live:
-            order = list(live)
+        while workers.live:
+            order = list(workers.live)
             order_rng.shuffle(order)
             schedule.append(
                 {
@@ -200,16 +221,9 @@ def run_interleaved(
                     "order": [w.job.label for w in order],
                 }
             )
-            for worker in order:
-                if not worker.go():
-                    finished(worker)
-                    live.remove(worker)
-                elif not serve(worker):
-                    live.remove(worker)
+            workers.play(order)
     except BaseException:
-        for worker in started:
-            if worker.process.poll() is None:
-                worker.stop()
+        workers.stop()
         raise
     finally:
         for sig, handler in previous.items():

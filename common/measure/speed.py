@@ -238,23 +238,8 @@ def pool(figures: dict, log: bool = True) -> dict:
     pooled degrees of freedom. With one replicate it is that replicate's interval over rounds,
     and process_variation is False. tests/test_speed.py measures the coverage on simulated
     runs with a process effect and a slow phase."""
-    scale = (np.log, np.exp) if log else (lambda x: np.asarray(x, float), lambda x: x)
-    forward, back = scale
-    z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
-    drawn = {}
-    for key, intervals in figures.items():
-        intervals = [i for i in intervals if i is not None]
-        if not intervals:
-            continue
-        points = forward(np.array([i.point for i in intervals]))
-        within = (
-            (
-                forward(np.array([i.high for i in intervals]))
-                - forward(np.array([i.low for i in intervals]))
-            )
-            / (2 * z)
-        ) ** 2
-        drawn[key] = (points, float(np.mean(within)), intervals)
+    forward, back = (np.log, np.exp) if log else (lambda x: np.asarray(x, float), lambda x: x)
+    drawn = _draws(figures, forward)
     df = sum(len(p) - 1 for p, _, _ in drawn.values())
     shared = (
         sum(float(np.var(p, ddof=1)) * (len(p) - 1) for p, _, _ in drawn.values() if len(p) > 1)
@@ -282,6 +267,22 @@ def pool(figures: dict, log: bool = True) -> dict:
             between_sd=shared**0.5,
         )
     return pooled
+
+
+def _draws(figures: dict, forward) -> dict:
+    """Per key: its replicates' points on the scale, their mean within-replicate variance (from
+    the bootstrap intervals' half-widths), and the intervals themselves."""
+    z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
+    drawn = {}
+    for key, intervals in figures.items():
+        intervals = [i for i in intervals if i is not None]
+        if not intervals:
+            continue
+        points = forward(np.array([i.point for i in intervals]))
+        highs = forward(np.array([i.high for i in intervals]))
+        lows = forward(np.array([i.low for i in intervals]))
+        drawn[key] = (points, float(np.mean(((highs - lows) / (2 * z)) ** 2)), intervals)
+    return drawn
 
 
 def verdict(

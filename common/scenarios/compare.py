@@ -20,28 +20,21 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import sys
 import time
-import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
 from pathlib import Path
 
-from common import task
-from common.measure import runner, schedule
-from common.measure.environment import describe_environment
-from common.scenarios import new_run_folder
-from common.task import RunConfig, SettingError, files, paths, registry
+from common.measure import hooks, runner, schedule
+from common.measure.environment import collect
+from common.scenarios import catalog, new_run_folder
+from common.scenarios.catalog import QUICK, Scenario
+from common.scenarios.outcomes import harness_split, merge, outcome, read_benchmarks
+from common.task import RunConfig, SettingError, code, files, paths, records, registry
 
 CONTROL = "+A/A"  # the label's mark of the reference's second process (see _batches)
 REPLICATE = "#r"  # the label's mark of a replicate after the first: lightning#r2
-# Independent sets of processes per scenario (measure/speed.py, pool): two, so that an interval
-# holds what differs between processes; one where a scenario's own design repeats nothing.
-REPLICATES = {"comparison": 2, "modes": 1, "overhead": 1, "time-to-accuracy": 1, "seeds": 1}
-QUICK = {"epochs": 1, "train_size": 4000}  # a first look: about 3 s of training per suite here
-# The overhead scenario: the tiny linear model at a small batch on one thread, one epoch of full
-# MNIST (7,500 steps), where what a step costs is the framework's own work (common/task).
-OVERHEAD = {"model": "linear", "batch_size": task.OVERHEAD_BATCH_SIZE, "threads": 1, "epochs": 1}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,46 +42,15 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m common compare",
         description=__doc__.split("\n")[0].split(": ", 1)[1],
     )
-    add = parser.add_argument
-    add(
-        "--suite",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="only this suite or variant (repeatable; default: all)",
-    )
-    add(
+    registry.add_suite_option(parser.add_argument)
+    parser.add_argument(
         "--quick",
         action="store_true",
         help=f"{QUICK['epochs']} epoch on {QUICK['train_size']:,} images per suite",
     )
     knobs = parser.add_argument_group("run knobs (the same as every suite's command line)")
     RunConfig.add_arguments(knobs.add_argument)
-    scenarios = parser.add_argument_group("scenarios")
-    scenarios.add_argument(
-        "--modes",
-        action="store_true",
-        help="every suite in each of its execution modes (eager, graph, xla, compile)",
-    )
-    scenarios.add_argument(
-        "--overhead",
-        action="store_true",
-        help="framework overhead per step: the tiny linear model, batch "
-        f"{task.OVERHEAD_BATCH_SIZE}, 1 thread, each suite as written and with each switch",
-    )
-    scenarios.add_argument(
-        "--target-accuracy",
-        type=float,
-        help="time to reach this test accuracy, e.g. 0.99 (checked after every epoch)",
-    )
-    scenarios.add_argument(
-        "--max-epochs", type=int, default=15, help="time-to-accuracy: epoch cap (default 15)"
-    )
-    scenarios.add_argument(
-        "--seeds",
-        type=int,
-        help="accuracy over seeds: each variant trained with N seeds (--seed, --seed + 1, ...)",
-    )
+    catalog.add_arguments(parser.add_argument_group("scenarios"))
     timing = parser.add_argument_group("timing")
     timing.add_argument(
         "--block-steps",
@@ -102,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="independent sets of processes, one after another, pooled into each interval "
         "(default: "
-        + ", ".join(f"{n} for {name}" for name, n in REPLICATES.items() if n > 1)
+        + ", ".join(f"{s.replicates} for {s.name}" for s in catalog.SCENARIOS if s.replicates > 1)
         + ", 1 for the other scenarios)",
     )
     timing.add_argument(
@@ -111,49 +73,35 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="seed of the shuffled order of turns in each round (default: from the clock)",
     )
-    add("--out", type=Path, default=paths.RESULTS, help="results folder (default: results/)")
+    parser.add_argument(
+        "--out", type=Path, default=paths.RESULTS, help="results folder (default: results/)"
+    )
     return parser
 
 
 def _settings(args: argparse.Namespace) -> RunConfig:
+    """The run every job starts from: the quick preset, the scenario's own knobs, then the
+    user's; the scenario checks its options last. Sets args.replicates where it is not given."""
+    scenario = catalog.chosen(args)
     run = RunConfig()
     if args.quick:
         run = run.with_(**QUICK)
-    if args.overhead:
-        run = run.with_(**OVERHEAD)
-    run = run.updated(vars(args))
-    if args.target_accuracy is not None:
-        if not 0 < args.target_accuracy <= 1:
-            raise SettingError(f"target accuracy must be in (0, 1], got {args.target_accuracy}")
-        if args.max_epochs < 1:
-            raise SettingError(f"max epochs must be a whole number >= 1, got {args.max_epochs}")
-        run = run.with_(epochs=args.max_epochs)
+    run = scenario.configure(run.with_(**scenario.settings).updated(vars(args)), args)
     if args.block_steps is not None and args.block_steps < 1:
         raise SettingError(f"block steps must be a whole number >= 1, got {args.block_steps}")
-    if args.seeds is not None and args.seeds < 2:
-        raise SettingError(f"seeds must be a whole number >= 2, got {args.seeds}")
-    chosen = (args.modes, args.overhead, args.target_accuracy is not None, args.seeds is not None)
-    if sum(chosen) > 1:
-        raise SettingError("choose one scenario: --modes, --overhead, --target-accuracy or --seeds")
     if args.replicates is None:
-        args.replicates = REPLICATES[scenario(args)]
+        args.replicates = scenario.replicates
     elif args.replicates < 1:
         raise SettingError(f"replicates must be a whole number >= 1, got {args.replicates}")
-    elif args.replicates > 1 and scenario(args) in ("time-to-accuracy", "seeds"):
-        raise SettingError(f"--replicates does not apply to the {scenario(args)} scenario")
+    elif args.replicates > 1 and not scenario.replicable:
+        raise SettingError(f"--replicates does not apply to the {scenario.name} scenario")
     return run
 
 
 def _jobs(chosen: list[registry.Variant], run: RunConfig, args) -> list[tuple]:
     """(variant, run) pairs, one process each; the reference (raw PyTorch as written) first."""
-    if args.modes:
-        pairs = [(v, run.with_(mode=m)) for v in chosen for m in (v.modes or ("default",))]
-    elif args.overhead:
-        pairs = [(v, run.with_(switch=s)) for v in chosen for s in ("default", *v.switches)]
-    elif args.seeds:
-        pairs = [(v, run.with_(seed=run.seed + i)) for v in chosen for i in range(args.seeds)]
-    else:
-        pairs = [(v, run) for v in chosen]
+    scenario = catalog.chosen(args)
+    pairs = [(v, job_run) for v in chosen for job_run in scenario.expand(v, run, args)]
     for variant, job_run in pairs:
         variant.check(job_run)
     return pairs
@@ -181,7 +129,7 @@ def is_reference(variant: registry.Variant, run: RunConfig) -> bool:
     )
 
 
-def _paths(log: Path) -> tuple[Path, Path, Path]:
+def _child_files(log: Path) -> tuple[Path, Path, Path]:
     """A process's pytest-benchmark JSON while it runs, once done, and its JUnit XML."""
     final = log.parent.parent / "raw" / f"{log.stem}.json"
     return final.with_name(f".{final.name}.running"), final, log.with_suffix(".xml")
@@ -190,15 +138,12 @@ def _paths(log: Path) -> tuple[Path, Path, Path]:
 def _pytest_command(
     variant, run: RunConfig, args: argparse.Namespace, log: Path, control: bool = False
 ) -> list[str]:
-    json_path, _, junit = _paths(log)
-    if args.target_accuracy is not None:
-        tests = ["test_time_to_accuracy.py"]
-        options = ["--target-accuracy", str(args.target_accuracy), "--max-epochs", str(run.epochs)]
-    elif args.modes or args.overhead or args.seeds or control:
-        tests, options = ["test_training.py"], []
-    else:  # the default comparison, with the reference's floor and the data-loading benchmark
-        tests = ["test_training.py", "test_feeding_floor.py", "test_data_loading.py"]
-        options = []
+    """The child's pytest command: the scenario's benchmarks (the control runs the training
+    alone), the variant and every run knob."""
+    json_path, _, junit = _child_files(log)
+    scenario = catalog.chosen(args)
+    tests = catalog.TRAINING_ONLY if control else scenario.tests
+    options = scenario.options(run, args)
     if args.block_steps is not None:
         options += ["--block-steps", str(args.block_steps)]
     return [
@@ -223,99 +168,23 @@ def _pytest_command(
     ]
 
 
-def junit_outcome(path: Path) -> tuple[list[str], list[str]]:
-    """The first line of each failure or error, and each skip's reason, from pytest's JUnit XML:
-    structured, so a long message is never cut to the terminal's width."""
-    if not path.exists():
-        return [], []
-    try:
-        root = ElementTree.parse(path).getroot()
-    except ElementTree.ParseError:
-        return [], []
-    failures, skips = [], []
-    for case in root.iter("testcase"):
-        for element in case:
-            message = (element.get("message") or element.text or "").strip()
-            first = message.splitlines()[0] if message else element.tag
-            if element.tag in ("failure", "error"):
-                failures.append(first)
-            elif element.tag == "skipped":
-                skips.append(re.sub(r"^Skipped: ", "", first))
-    return failures, skips
+@dataclass
+class Plan:
+    """One comparison, settled before anything runs."""
 
-
-def _outcome(returncode: int, junit: Path, benchmarks: list[dict], log: Path):
-    """ok / failed / skipped, and the reason, from the structured records the child left."""
-    failures, skips = junit_outcome(junit)
-    if failures:
-        return "failed", failures[0]
-    if returncode not in (0, 5):
-        tail = _last_line(log)
-        return "failed", f"exit status {returncode}" + (f": {tail}" if tail else "")
-    if any("epoch_history" in b.get("extra_info", {}) for b in benchmarks):
-        return "ok", None
-    return "skipped", skips[0] if skips else "no benchmark ran"
-
-
-def _last_line(log: Path) -> str:
-    try:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return ""
-    return lines[-1].strip() if lines else ""
-
-
-def _read_benchmarks(path: Path, name: str) -> tuple[list[dict], str | None]:
-    """A child's pytest-benchmark records, or why they could not be read."""
-    if not path.exists():
-        return [], None
-    try:
-        return json.loads(path.read_text())["benchmarks"], None
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
-        return [], f"its benchmark JSON {name} is unreadable ({type(error).__name__})"
-
-
-def merge(run_dir: Path, runs: list[dict]) -> None:
-    """All variants' pytest-benchmark JSON as one file of the same format."""
-    merged = None
-    for entry in runs:
-        if entry["status"] != "ok" or not (run_dir / entry["json"]).exists():
-            continue
-        path = run_dir / entry["json"]
-        data = json.loads(path.read_text())
-        if merged is None:
-            merged = {**data, "benchmarks": []}
-        merged["benchmarks"] += data["benchmarks"]
-    if merged is not None:
-        files.write_json(run_dir / "benchmark.json", merged)
-
-
-def harness_split(benchmarks: list[dict], wall_seconds: float) -> dict:
-    """Wall time split into the suites' own work and the harness's: process starts, pytest,
-    data loading and the driver itself (everything not measured inside a suite)."""
-    parts = dict.fromkeys(("training", "evaluation", "imports", "checkpoints", "warm_up"), 0.0)
-    for bench in benchmarks:
-        info = bench.get("extra_info", {})
-        if "epoch_history" in info:
-            parts["training"] += info["train_seconds"] * info["rounds"]
-            parts["evaluation"] += info["eval_seconds"] + info["predict_seconds"]
-            parts["imports"] += info["import_seconds"]
-            parts["checkpoints"] += info.get("checkpoint_seconds", 0.0)  # older records lack it
-            parts["warm_up"] += info.get("warm_up_seconds", 0.0)
-        else:  # the feeding floor and the cache load: measurements too
-            parts["training"] += bench["stats"]["total"]
-    harness = wall_seconds - sum(parts.values())
-    return {
-        "wall_seconds": wall_seconds,
-        **{f"{k}_seconds": v for k, v in parts.items()},
-        "suites_seconds": sum(parts.values()),
-        "harness_seconds": harness,
-        "harness_share": harness / wall_seconds if wall_seconds else 0.0,
-    }
+    args: argparse.Namespace
+    argv: list[str]
+    scenario: Scenario
+    run: RunConfig
+    pairs: list[tuple]  # (variant, run) per process, before replicates and the control
+    run_dir: Path
+    started: dt.datetime
+    order_seed: int
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     try:
         run = _settings(args)
@@ -326,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     order_seed = args.order_seed if args.order_seed is not None else int(started.timestamp())
     run_dir = new_run_folder(parser, args.out, started)
     (run_dir / "raw").mkdir()
+    plan = Plan(args, argv, catalog.chosen(args), run, pairs, run_dir, started, order_seed)
     try:
         reserve = files.Reserve(run_dir)
     except OSError as error:  # nothing has run: leave no folder that is not a run
@@ -333,68 +203,56 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot write to {args.out}: {error.strerror or error}", file=sys.stderr)
         return 1
     try:
-        return _run(args, argv, run, pairs, run_dir, started, order_seed, reserve)
+        return _run(plan, reserve)
     finally:
         reserve.release()
 
 
-def scenario(args: argparse.Namespace) -> str:
-    """Which scenario the command line chose (the default comparison when none)."""
-    chosen = {
-        "modes": args.modes,
-        "overhead": args.overhead,
-        "time-to-accuracy": args.target_accuracy is not None,
-        "seeds": args.seeds is not None,
-    }
-    return next((name for name, given in chosen.items() if given), "comparison")
-
-
-def _job(args, run: RunConfig, variant, job_run, control: bool, replicate: int, run_dir: Path):
-    name = label(variant, job_run, bool(args.seeds)) + (CONTROL if control else "")
+def _job(plan: Plan, variant, job_run: RunConfig, control: bool, replicate: int) -> schedule.Job:
+    name = label(variant, job_run, plan.scenario.seeded) + (CONTROL if control else "")
     name += f"{REPLICATE}{replicate}" if replicate > 1 else ""
-    safe = paths.safe_name(name)
     job = schedule.Job(
         label=name,
-        command=lambda log, v=variant, r=job_run, c=control: _pytest_command(v, r, args, log, c),
+        command=lambda log: _pytest_command(variant, job_run, plan.args, log, control),
         environment={
             **os.environ,
             **variant.environment(),
             "PYTHONUNBUFFERED": "1",
             "OMP_NUM_THREADS": str(job_run.threads),
         },
-        log_path=run_dir / "logs" / f"{safe}.log",
+        log_path=plan.run_dir / "logs" / f"{paths.safe_name(name)}.log",
         # one reference per replicate, at the base seed: the others are variants like any other
-        reference=is_reference(variant, job_run) and not control and job_run.seed == run.seed,
+        reference=is_reference(variant, job_run) and not control and job_run.seed == plan.run.seed,
     )
-    job.result = {
-        "kind": "variant-run",
-        "label": name,
-        "variant": variant.id,
-        "suite": variant.suite,
-        "mode": job_run.mode,
-        "switch": job_run.switch,
-        "reference": job.reference,
-        "control": control,
-        "replicate": replicate,
-        "status": "pending",
-    }
+    job.result = records.VariantRun(
+        kind="variant-run",
+        label=name,
+        variant=variant.id,
+        suite=variant.suite,
+        mode=job_run.mode,
+        switch=job_run.switch,
+        reference=job.reference,
+        control=control,
+        replicate=replicate,
+        status="pending",
+    )
     return job
 
 
-def _batches(args, run: RunConfig, pairs, run_dir: Path) -> list[list[schedule.Job]]:
+def _batches(plan: Plan) -> list[list[schedule.Job]]:
     """The groups of processes, one replicate after another: each replicate is a fresh set of
     processes (its own reference and A/A control among them), split into groups of at most
     schedule.MAX_ALIVE, each led by the replicate's reference."""
-    if scenario(args) in ("comparison", "modes", "overhead"):
+    pairs = [(v, r, False) for v, r in plan.pairs]
+    if plan.scenario.control:
         # The A/A control: a second process of the reference, measured against the first like
         # any variant. Its ratio must read 1: it checks that the intervals hold what differs
         # between two processes of the same code.
-        pairs = [*pairs, *((v, r, True) for v, r in pairs if is_reference(v, r))]
+        pairs += [(v, r, True) for v, r in plan.pairs if is_reference(v, r)]
     batches = []
-    for replicate in range(1, args.replicates + 1):
+    for replicate in range(1, plan.args.replicates + 1):
         jobs = [
-            _job(args, run, variant, job_run, bool(control), replicate, run_dir)
-            for variant, job_run, *control in pairs
+            _job(plan, variant, job_run, control, replicate) for variant, job_run, control in pairs
         ]
         # The reference leads every group, and its A/A control follows it into the first.
         jobs.sort(key=lambda j: (not j.reference, not j.result["control"]))
@@ -405,76 +263,97 @@ def _batches(args, run: RunConfig, pairs, run_dir: Path) -> list[list[schedule.J
     return batches
 
 
-def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
-    batches = _batches(args, run, pairs, run_dir)
-    everyone = [job for group in batches for job in group]
-    status = {
-        "kind": "comparison-run",
-        "started": started.isoformat(timespec="seconds"),
-        "finished": None,
-        "command": " ".join(["python -m common compare", *(argv or sys.argv[1:])]),
-        "scenario": scenario(args),
-        "settings": {
-            **dataclasses.asdict(run),
+def _status(plan: Plan, everyone: list[schedule.Job]) -> records.ComparisonRun:
+    """runs.json as it starts: every job pending."""
+    args = plan.args
+    return records.ComparisonRun(
+        kind="comparison-run",
+        started=plan.started.isoformat(timespec="seconds"),
+        finished=None,
+        command=" ".join(["python -m common compare", *plan.argv]),
+        scenario=plan.scenario.name,
+        settings={
+            **dataclasses.asdict(plan.run),
             "quick": args.quick,
-            "modes": args.modes,
-            "overhead": args.overhead,
-            "target_accuracy": args.target_accuracy,
-            "seeds": args.seeds,
-            "block_steps": args.block_steps or runner.BLOCK_STEPS[run.model],
+            **{s.dest: getattr(args, s.dest) for s in catalog.CHOSEN_BY_OPTION},
+            "block_steps": args.block_steps or runner.BLOCK_STEPS[plan.run.model],
             "replicates": args.replicates,
             "interleaved": True,
         },
-        "schedule": {"order_seed": order_seed, "max_alive": schedule.MAX_ALIVE, "rounds": []},
-        "variants": [job.result for job in everyone],
-    }
-    try:
-        environment = describe_environment(run.threads, run.dataset)
-        files.write_json(run_dir / "environment.json", environment)
-        files.write_json(run_dir / "runs.json", status)
-    except OSError as error:
-        print(f"error: cannot write to {run_dir}: {error.strerror or error}", file=sys.stderr)
-        return 1
-    print(
-        f"{len(everyone)} processes in {len(batches)} interleaved group(s), {run.epochs} epochs "
-        f"on {run.train_size or 'all'} images, {run.threads} threads -> {run_dir}",
-        flush=True,
+        schedule={"order_seed": plan.order_seed, "max_alive": schedule.MAX_ALIVE, "rounds": []},
+        variants=[job.result for job in everyone],
     )
 
-    def on_message(job: schedule.Job, message: dict) -> None:
+
+class Progress:
+    """What the driver does as the children report: a line per epoch, and after each child
+    its outcome in runs.json and the merged benchmark.json."""
+
+    def __init__(self, plan: Plan, status: records.ComparisonRun) -> None:
+        self.run_dir, self.status = plan.run_dir, status
+
+    def on_message(self, job: schedule.Job, message: dict) -> None:
         if message.get("kind") == "ready":
             print(f"  {job.label}: ready", flush=True)
         elif message.get("kind") == "turn" and message.get("epoch"):
-            epoch = message["epoch"]
-            print(
-                f"  {job.label}: epoch {epoch['epoch']}  loss {epoch['train_loss']:.4f}  test "
-                f"accuracy {epoch['test_accuracy']:.2%}  {epoch['train_seconds']:.1f} s",
-                flush=True,
-            )
+            print(f"  {job.label}: {hooks.epoch_line(message['epoch'])}", flush=True)
 
-    def on_finished(job: schedule.Job, returncode: int) -> None:
-        running, final, junit = _paths(job.log_path)
+    def on_finished(self, job: schedule.Job, returncode: int) -> None:
+        running, final, junit = _child_files(job.log_path)
         final.parent.mkdir(exist_ok=True)
-        benchmarks, unreadable = _read_benchmarks(running, final.name)
+        benchmarks, unreadable = read_benchmarks(running, final.name)
         if running.exists():
             running.replace(final)
-        state, error = _outcome(returncode, junit, benchmarks, job.log_path)
+        state, error = outcome(returncode, junit, benchmarks, job.log_path)
         if unreadable and state != "failed":
             state, error = "failed", unreadable
         job.result.update(
             status=state,
             error=error,
             group=job.group,
-            json=str(final.relative_to(run_dir)),
-            log=str(job.log_path.relative_to(run_dir)),
+            json=str(final.relative_to(self.run_dir)),
+            log=str(job.log_path.relative_to(self.run_dir)),
         )
         note = f": {error}" if error else ""
         print(f"{job.label} {state}{note}", flush=True)
-        merge(run_dir, status["variants"])
-        files.write_json(run_dir / "runs.json", status)
+        merge(self.run_dir, self.status["variants"])
+        files.write_json(self.run_dir / "runs.json", self.status)
 
+
+def _run(plan: Plan, reserve: files.Reserve) -> int:
+    batches = _batches(plan)
+    everyone = [job for group in batches for job in group]
+    status = _status(plan, everyone)
+    run = plan.run
+    try:
+        files.write_json(plan.run_dir / "environment.json", collect(run.threads, run.dataset))
+        code.record_sources(plan.run_dir)  # the code measured, for the report to show
+        files.write_json(plan.run_dir / "runs.json", status)
+    except OSError as error:  # nothing has run: leave no folder that is not a run
+        shutil.rmtree(plan.run_dir, ignore_errors=True)
+        print(f"error: cannot write to {plan.args.out}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    print(
+        f"{len(everyone)} processes in {len(batches)} interleaved group(s), {run.epochs} epochs "
+        f"on {run.train_size or 'all'} images, {run.threads} threads -> {plan.run_dir}",
+        flush=True,
+    )
     clock = time.perf_counter()
-    interrupted = None
+    try:
+        interrupted = _run_groups(plan, batches, status)
+    except OSError as error:  # the results folder's disk is full or gone: every child is ended
+        reserve.release()  # room for runs.json to say how the run ended
+        return _stopped_by_disk(plan, status, error)
+    status["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    merged = plan.run_dir / "benchmark.json"
+    benchmarks = json.loads(merged.read_text())["benchmarks"] if merged.exists() else []
+    status["split"] = harness_split(benchmarks, time.perf_counter() - clock)
+    return _finish(plan, status, reserve, interrupted)
+
+
+def _run_groups(plan: Plan, batches: list[list[schedule.Job]], status) -> int | None:
+    """Every group in turn; returns the signal's number if one stopped the run, else None."""
+    progress = Progress(plan, status)
     try:
         for number, group in enumerate(batches, 1):
             if len(batches) > 1:
@@ -482,42 +361,47 @@ def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
             rounds = schedule.run_interleaved(
                 group,
                 cwd=paths.ROOT,
-                seed=order_seed + number - 1,
-                on_message=on_message,
-                on_finished=on_finished,
+                seed=plan.order_seed + number - 1,
+                on_message=progress.on_message,
+                on_finished=progress.on_finished,
             )
             for entry in rounds:
                 entry["group"] = number
             status["schedule"]["rounds"] += rounds
     except (KeyboardInterrupt, schedule.Interrupted) as error:
-        interrupted = getattr(error, "signal_number", 2)
         _mark_pending(status, "interrupted")
         print("interrupted: keeping what was measured", file=sys.stderr)
-    except OSError as error:  # the results folder's disk is full or gone: every child is ended
-        reserve.release()  # room for runs.json to say how the run ended
-        where = f" ({error.filename})" if error.filename else ""
-        _mark_pending(status, "interrupted", f"stopped: {error.strerror or error}{where}")
-        print(
-            f"error: cannot write the results in {run_dir}: {error.strerror or error}{where}; "
-            f"stopped, and "
-            f"every file written before is whole (atomic writes)",
-            file=sys.stderr,
-        )
-        _finish_quietly(status, run_dir, args.out)
-        return 1
+        return getattr(error, "signal_number", 2)
+    return None
+
+
+def _stopped_by_disk(plan: Plan, status, error: OSError) -> int:
+    where = f" ({error.filename})" if error.filename else ""
+    _mark_pending(status, "interrupted", f"stopped: {error.strerror or error}{where}")
+    print(
+        f"error: cannot write the results in {plan.run_dir}: {error.strerror or error}{where}; "
+        f"stopped, and every file written before is whole (atomic writes)",
+        file=sys.stderr,
+    )
     status["finished"] = dt.datetime.now().isoformat(timespec="seconds")
-    merged = run_dir / "benchmark.json"
-    benchmarks = json.loads(merged.read_text())["benchmarks"] if merged.exists() else []
-    status["split"] = harness_split(benchmarks, time.perf_counter() - clock)
+    try:  # record the run as finished where the disk still allows it
+        files.write_json(plan.run_dir / "runs.json", status)
+        paths.point_latest(plan.run_dir)
+    except OSError:
+        pass  # runs.json keeps its last whole version
+    return 1
+
+
+def _finish(plan: Plan, status, reserve: files.Reserve, interrupted: int | None) -> int:
     try:
-        files.write_json(run_dir / "runs.json", status)
+        files.write_json(plan.run_dir / "runs.json", status)
         reserve.release()  # what it kept for runs.json is the report's now
-        _write_report(run_dir)
-        paths.point_latest(run_dir)
+        _write_report(plan.run_dir)
+        paths.point_latest(plan.run_dir)
     except OSError as error:
         print(
             f"error: cannot write the report: {error.strerror or error}; the measurements are "
-            f"whole in {run_dir}: `python -m common report {run_dir}` once there is room",
+            f"whole in {plan.run_dir}: `python -m common report {plan.run_dir}` once there is room",
             file=sys.stderr,
         )
         return 1
@@ -529,20 +413,10 @@ def _run(args, argv, run, pairs, run_dir, started, order_seed, reserve) -> int:
     return 1 if unfinished else 0
 
 
-def _mark_pending(status: dict, state: str, error: str | None = None) -> None:
+def _mark_pending(status, state: str, error: str | None = None) -> None:
     for entry in status["variants"]:
         if entry["status"] == "pending":
             entry.update(status=state, error=error)
-
-
-def _finish_quietly(status: dict, run_dir: Path, out: Path) -> None:
-    """After a failed write: record the run as finished where the disk still allows it."""
-    status["finished"] = dt.datetime.now().isoformat(timespec="seconds")
-    try:
-        files.write_json(run_dir / "runs.json", status)
-        paths.point_latest(run_dir)
-    except OSError:
-        pass  # runs.json keeps its last whole version
 
 
 def _write_report(run_dir: Path) -> None:

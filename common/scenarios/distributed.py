@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.measure import processes
-from common.measure.environment import describe_environment
+from common.measure.environment import collect
 from common.scenarios import new_run_folder
 from common.task import RunConfig, SettingError, code, files, paths, registry
 
@@ -194,8 +194,7 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n")[0].split(": ", 1)[1],
     )
     add = parser.add_argument
-    add("--suite", action="append", default=[], metavar="NAME",
-        help="only this data-parallel suite (repeatable; default: all)")  # fmt: skip
+    registry.add_suite_option(add, "data-parallel suite")
     add("--nproc", type=int, default=NPROC, help=f"processes (default {NPROC})")
     add("--epochs", type=int, default=2, help="epochs (default 2)")
     add("--train-size", type=int, help="train on the first N images (default: all)")
@@ -237,7 +236,7 @@ def wait_for_quiet(max_load: float | None, max_wait: float) -> float:
     return time.monotonic() - start
 
 
-def _measure(variant, run: RunConfig, nproc: int, name: str, folder: Path, options) -> dict:
+def _launch_once(variant, run: RunConfig, nproc: int, name: str, folder: Path, options) -> dict:
     """One launch: its record (rank 0's), the wall time and the load average before it."""
     record_path = folder / "records" / f"{name}.json"
     processes = nproc if variant.distributes else 1
@@ -298,13 +297,13 @@ def run_variant(variant, run: RunConfig, nproc: int, folder: Path, options, flip
     startups = {}
     for key, chosen, job_run in order:
         short = job_run.with_(**STARTUP, train_size=job_run.batch_size)
-        startups[key] = _measure(
+        startups[key] = _launch_once(
             chosen, short, nproc, f"{paths.safe_name(chosen.id)}-{key}-startup", folder, options
         )
     for key, chosen, job_run in order:
         print(f"  {chosen.id}: {key}, {job_run.threads} thread(s) per process", flush=True)
         if startups["distributed"]["status"] == "ok":
-            entry[key] = _measure(
+            entry[key] = _launch_once(
                 chosen, job_run, nproc, f"{paths.safe_name(chosen.id)}-{key}", folder, options
             )
         elif key == "distributed":  # it cannot train here: its start-up run says why
@@ -312,12 +311,12 @@ def run_variant(variant, run: RunConfig, nproc: int, folder: Path, options, flip
         else:
             entry[key] = {"kind": "ddp-launch", "status": "not run", "error": "nothing to compare"}
         entry[key]["startup"] = startups[key]
-        print(f"    {describe(entry[key])}", flush=True)
-    entry.update(compare(entry["single"], entry["distributed"]))
+        print(f"    {launch_text(entry[key])}", flush=True)
+    entry.update(against_single(entry["single"], entry["distributed"]))
     return entry
 
 
-def describe(launch: dict) -> str:
+def launch_text(launch: dict) -> str:
     if launch["status"] != "ok":
         return f"{launch['status']}: {launch['error']}"
     record = launch["record"]
@@ -329,11 +328,12 @@ def describe(launch: dict) -> str:
     )
 
 
-def compare(single: dict, distributed: dict) -> dict:
-    if single["status"] != "ok" or distributed["status"] != "ok":
-        return {"status": "failed", "error": distributed.get("error") or single.get("error")}
-    one, many = single["record"], distributed["record"]
-    startups = [single["startup"], distributed["startup"]]
+def against_single(single: dict, ddp: dict) -> dict:
+    """The data-parallel launch against the single-process one: accuracy, speed, start-up."""
+    if single["status"] != "ok" or ddp["status"] != "ok":
+        return {"status": "failed", "error": ddp.get("error") or single.get("error")}
+    one, many = single["record"], ddp["record"]
+    startups = [single["startup"], ddp["startup"]]
     return {
         "status": "ok",
         "accuracy_gap_points": 100 * (many["test_accuracy"] - one["test_accuracy"]),
@@ -346,48 +346,38 @@ def compare(single: dict, distributed: dict) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+def _settings(parser: argparse.ArgumentParser, args) -> tuple[RunConfig, list[registry.Variant]]:
     try:
         run = RunConfig(epochs=args.epochs, train_size=args.train_size, test_size=args.test_size)
         if args.nproc < 2 or run.batch_size % args.nproc:
             raise SettingError(
                 f"nproc must be >= 2 and divide the global batch {run.batch_size}, got {args.nproc}"
             )
-        chosen = registry.select(args.suite, distributed=True)
+        return run, registry.select(args.suite, distributed=True)
     except (SettingError, registry.SuiteError) as error:
         parser.error(str(error))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    run, chosen = _settings(parser, args)
     started = dt.datetime.now()
     folder = new_run_folder(parser, args.out, started, "ddp")
     status = {
         "kind": "ddp-run",
         "started": started.isoformat(timespec="seconds"),
         "finished": None,
-        "command": " ".join(["python -m common ddp", *(argv or sys.argv[1:])]),
+        "command": " ".join(["python -m common ddp", *argv]),
         "settings": {**dataclasses.asdict(run), "nproc": args.nproc},
-        "environment": describe_environment(args.nproc, run.dataset),
+        "environment": collect(args.nproc, run.dataset),
         "variants": [],
     }
     print(f"{len(chosen)} data-parallel suites, {args.nproc} processes -> {folder}", flush=True)
-    status_code = 0
     try:
-        for number, variant in enumerate(chosen):
-            reason = variant.missing()
-            if reason:
-                status["variants"].append(
-                    {
-                        "kind": "ddp-variant",
-                        "variant": variant.id,
-                        "status": "skipped",
-                        "error": reason,
-                    }  # fmt: skip
-                )
-                continue
-            print(f"{variant.id} against {variant.distributes}", flush=True)
-            entry = run_variant(variant, run, args.nproc, folder, args, number % 2 == 1)
-            status["variants"].append(entry)
-            files.write_json(folder / "ddp.json", status)
+        _run_all(chosen, run, args, folder, status)
+        status_code = 0
     except KeyboardInterrupt:
         print("interrupted: keeping what was measured", file=sys.stderr)
         status_code = 130
@@ -400,6 +390,20 @@ def main(argv: list[str] | None = None) -> int:
     paths.point_latest(folder, "ddp")  # where the report finds the newest ddp run
     print(summary)
     return status_code
+
+
+def _run_all(chosen: list[registry.Variant], run: RunConfig, args, folder: Path, status) -> None:
+    """Each data-parallel suite against its single-process suite; ddp.json after each."""
+    for number, variant in enumerate(chosen):
+        reason = variant.missing()
+        if reason:
+            skipped = {"kind": "ddp-variant", "variant": variant.id, "status": "skipped"}
+            status["variants"].append({**skipped, "error": reason})
+            continue
+        print(f"{variant.id} against {variant.distributes}", flush=True)
+        entry = run_variant(variant, run, args.nproc, folder, args, number % 2 == 1)
+        status["variants"].append(entry)
+        files.write_json(folder / "ddp.json", status)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 from common import task
-from common.measure.environment import describe_environment
+from common.measure.environment import collect
 from common.scenarios import new_run_folder
 from common.task import files, paths, registry
 
@@ -47,7 +47,7 @@ def count_from(valgrind_output: str) -> int:
     return int(found[-1].replace(",", ""))
 
 
-def per_step(short: int, long: int, steps: int) -> float:
+def instructions_per_step(short: int, long: int, steps: int) -> float:
     """Instructions of one step: the 2N-step run less the N-step run, over N."""
     return (long - short) / steps
 
@@ -102,13 +102,15 @@ def count(suite: str, steps: int, variant_env: dict[str, str]) -> int:
     return count_from(result.stderr)
 
 
-def measure(suite: str, steps: int, repeats: int, jobs: int, echo=print) -> dict:
+def count_suite(suite: str, steps: int, repeats: int, jobs: int, echo=print) -> dict:
     variant = next(v for v in registry.variants() if v.suite == suite)
     runs = [(r, n) for r in range(repeats) for n in (steps, 2 * steps)]
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         futures = {key: pool.submit(count, suite, key[1], variant.environment()) for key in runs}
         counts = {key: future.result() for key, future in futures.items()}
-    per = [per_step(counts[r, steps], counts[r, 2 * steps], steps) for r in range(repeats)]
+    per = [
+        instructions_per_step(counts[r, steps], counts[r, 2 * steps], steps) for r in range(repeats)
+    ]
     spread = (max(per) - min(per)) / min(per) if len(per) > 1 else None
     record = {
         "kind": "instruction-count",
@@ -128,12 +130,12 @@ def measure(suite: str, steps: int, repeats: int, jobs: int, echo=print) -> dict
     return record
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m common instructions",
         description=__doc__.split("\n")[0].split(": ", 1)[1],
     )
-    parser.add_argument("--suite", action="append", default=[], metavar="NAME")
+    registry.add_suite_option(parser.add_argument, default=", ".join(DEFAULT_SUITES))
     parser.add_argument("--steps", type=int, default=400, help="N: runs of N and 2N steps")
     parser.add_argument("--repeats", type=int, default=2, help="independent N/2N pairs")
     parser.add_argument(
@@ -143,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         help="valgrind runs at once (counts are unaffected by load; wall time is)",
     )
     parser.add_argument("--out", type=Path, default=paths.RESULTS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         parser.exit(
@@ -155,27 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [v.suite for v in registry.select(args.suite or list(DEFAULT_SUITES))]
     except registry.SuiteError as error:
         parser.error(str(error))
-    suites = list(dict.fromkeys(chosen))
     started = dt.datetime.now()
     run_dir = new_run_folder(parser, args.out, started, "instructions")
     print(f"instructions per step, N = {args.steps}, {args.repeats} repeat(s) -> {run_dir}")
-    records = []
-    try:
-        for suite in suites:
-            try:
-                records.append(measure(suite, args.steps, args.repeats, args.jobs))
-            except RuntimeError as error:
-                records.append({"kind": "instruction-count", "suite": suite, "error": str(error)})
-                print(f"  {suite} failed: {error}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("interrupted: keeping what was counted", file=sys.stderr)
-    reference = next(
-        (r for r in records if r["suite"] == registry.REFERENCE and "per_step" in r), None
-    )
-    for record in records:
-        if reference and "per_step" in record:
-            record["overhead_vs_reference"] = min(record["per_step"]) - min(reference["per_step"])
-    files.write_json(run_dir / "environment.json", describe_environment(1, "mnist"))
+    records = _count_all(list(dict.fromkeys(chosen)), args)
+    files.write_json(run_dir / "environment.json", collect(1, "mnist"))
     files.write_json(
         run_dir / "instructions.json",
         {
@@ -191,6 +182,28 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     failed = [r for r in records if "error" in r or not r.get("agree", True)]
     return 1 if failed else 0
+
+
+def _count_all(suites: list[str], args) -> list[dict]:
+    """Each suite's counts (a failure is recorded, the others go on), then each one's overhead
+    against the reference's."""
+    records = []
+    try:
+        for suite in suites:
+            try:
+                records.append(count_suite(suite, args.steps, args.repeats, args.jobs))
+            except RuntimeError as error:
+                records.append({"kind": "instruction-count", "suite": suite, "error": str(error)})
+                print(f"  {suite} failed: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted: keeping what was counted", file=sys.stderr)
+    reference = next(
+        (r for r in records if r["suite"] == registry.REFERENCE and "per_step" in r), None
+    )
+    for record in records:
+        if reference and "per_step" in record:
+            record["overhead_vs_reference"] = min(record["per_step"]) - min(reference["per_step"])
+    return records
 
 
 def summary(records: list[dict]) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from radon.raw import analyze
 
+from common.task import files, paths
+
 
 def count_lines(source: str) -> dict[str, int]:
     """radon's counts with docstrings left out: loc = logical lines (one per statement, however
@@ -37,6 +39,13 @@ def _without_docstrings(source: str) -> str:
 
 
 HARNESS_MARKER = "# --- harness"  # a suite's last section: what exists only for the comparison
+
+
+def record_sources(folder: Path) -> None:
+    """Copy every suite's file into the run folder (folder/sources/), so that the run's report
+    shows the code that was measured, not the code of the day it is rendered."""
+    for path in sorted(paths.SUITES.glob("*.py")):
+        files.write_text(folder / "sources" / path.name, path.read_text())
 
 
 def count_file_lines(path: Path) -> dict[str, int]:

@@ -46,6 +46,7 @@ import importlib.util
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -53,6 +54,19 @@ from types import ModuleType
 from common.task import paths
 
 CONTRACT = ("build_model", "train", "predict", "save", "load", "describe", "configure")
+
+
+def add_suite_option(
+    add: Callable[..., object], what: str = "suite or variant", default: str = "all"
+) -> None:
+    """--suite, for argparse's add_argument or pytest's addoption: every entry point's one."""
+    add(
+        "--suite",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"only this {what}, e.g. raw_pytorch or 'keras[jax]' (repeatable; default: {default})",
+    )
 
 
 def installed_version(distribution: str) -> str:

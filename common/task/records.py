@@ -1,0 +1,133 @@
+"""The records this project writes, typed: each says what it is with an explicit `kind`.
+
+A training record is what one process measured of one variant (pytest-benchmark's extra_info
+holds it); runs.json is a comparison's record of its processes; the figures record
+(report/figures.json) is what the report renders from. Readers index these keys directly: a
+key marked NotRequired is one that older records or some scenarios lack.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+
+class MachineState(TypedDict):
+    """The machine over a stretch of time (common/measure/machine.py)."""
+
+    steal_share: float  # of all CPUs' time, taken by the hypervisor
+    cpu_per_wall: float  # this process's CPU seconds per wall second
+    load_1min: float | None
+    page_faults: int  # this process's minor page faults
+
+
+class Block(MachineState):
+    """One timed block of training steps (common/measure/hooks.py)."""
+
+    kind: Literal["block"]
+    index: int
+    epoch: int
+    steps: int
+    seconds: float
+    turn: int | None  # the turn it ran in, in an interleaved comparison
+
+
+class Epoch(TypedDict):
+    kind: Literal["epoch"]
+    epoch: int  # from 1
+    train_loss: float
+    test_accuracy: float
+    train_seconds: float
+    eval_seconds: float
+
+
+class TrainingRecord(TypedDict):
+    """One variant trained, evaluated, saved and reloaded in one process (measure/runner.py)."""
+
+    kind: Literal["training-record"]
+    suite: str
+    variant: str
+    framework: str
+    framework_version: str
+    backend: str
+    mode: str
+    model: str
+    batch_size: int
+    switch: str
+    seed: int
+    init: str
+    allocator: dict
+    device: str
+    threads: int
+    dataset: str
+    train_size: int
+    test_size: int
+    epochs: int
+    rounds: int
+    parameters: int
+    test_accuracy: float
+    epoch_history: list[Epoch]
+    train_seconds: float
+    eval_seconds: float
+    images_per_second: float
+    predict_seconds: float
+    predict_images_per_second: float
+    peak_rss_mb: float
+    import_seconds: float
+    data_seconds: float | None
+    checkpoint_bytes: int
+    checkpoint_seconds: float
+    warm_up_seconds: float
+    roundtrip_identical: bool
+    block_steps: int
+    blocks: list[Block]
+    interleaved: bool
+    loc: int  # the example's logical lines (common/task/code.py)
+    sloc: int
+    harness_loc: int
+    file_loc: int
+    python: str
+    # the time-to-accuracy scenario's
+    target_accuracy: NotRequired[float]
+    reached: NotRequired[bool]
+    epoch_reached: NotRequired[int | None]
+    epochs_cap: NotRequired[int]
+    seconds_to_target: NotRequired[float | None]
+    eval_seconds_to_target: NotRequired[float]
+
+
+Status = Literal["pending", "ok", "failed", "skipped", "interrupted"]
+
+
+class VariantRun(TypedDict):
+    """A process's entry in runs.json: which variant, how it ended, where its files are."""
+
+    kind: Literal["variant-run"]
+    label: str
+    variant: str
+    suite: str
+    mode: str
+    switch: str
+    reference: bool
+    control: bool
+    replicate: int
+    status: Status
+    error: NotRequired[str | None]
+    group: NotRequired[int]
+    json: NotRequired[str]
+    log: NotRequired[str]
+    seconds_alive: NotRequired[float]
+    turns: NotRequired[int]
+
+
+class ComparisonRun(TypedDict):
+    """runs.json: a comparison, its settings, its schedule and every process."""
+
+    kind: Literal["comparison-run"]
+    started: str
+    finished: str | None
+    command: str
+    scenario: str
+    settings: dict
+    schedule: dict
+    variants: list[VariantRun]
+    split: NotRequired[dict]
