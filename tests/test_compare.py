@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from common.scenarios import compare
-from common.task import files, paths, registry
+from common.scenarios import catalog, compare
+from common.task import SettingError, files, paths, registry
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run" / "benchmark.json"
 CHOSEN = ["raw_pytorch", "ignite", "lightning"]
@@ -241,9 +241,11 @@ def test_the_seeds_scenario_runs_each_variant_with_each_seed_against_one_referen
 
 
 @pytest.mark.parametrize("seeds", ["1", "0"])
-def test_fewer_than_two_seeds_is_a_usage_error(seeds, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        compare.main(["--seeds", seeds])
+def test_fewer_than_two_seeds_is_a_usage_error(seeds, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:  # were it taken, only a quick run in tmp_path
+        compare.main(
+            ["--seeds", seeds, "--quick", "--suite", "raw_pytorch", "--out", str(tmp_path)]
+        )
     assert exit_info.value.code == 2
     assert f"seeds must be a whole number >= 2, got {seeds}" in capsys.readouterr().err
 
@@ -369,3 +371,26 @@ def test_a_really_full_disk_leaves_a_finished_run_or_none(
     status = json.loads((run_dir / "runs.json").read_text())
     assert status["finished"] and "pending" not in {e["status"] for e in status["variants"]}
     report.load_run(run_dir)  # what is there reads as a run
+
+
+@pytest.mark.parametrize(
+    "argv, name",
+    [
+        ([], "comparison"),
+        (["--quick"], "comparison"),
+        (["--modes"], "modes"),
+        (["--overhead"], "overhead"),
+        (["--target-accuracy", "0.99"], "time-to-accuracy"),
+        (["--seeds", "3"], "seeds"),
+        (["--seeds", "0"], "seeds"),  # given, and then refused: never the default comparison
+    ],
+)
+def test_the_driver_looks_the_scenario_up_in_the_catalog(argv, name):
+    args = compare._parser().parse_args(argv)
+    assert catalog.chosen(args) is catalog.BY_NAME[name]
+
+
+def test_two_scenarios_at_once_is_a_setting_error():
+    args = compare._parser().parse_args(["--modes", "--seeds", "2"])
+    with pytest.raises(SettingError, match="choose one scenario: --modes, --overhead"):
+        catalog.chosen(args)

@@ -20,7 +20,7 @@ def project_distributions() -> list[str]:
     """Every distribution pyproject.toml names, the frameworks and their backends included."""
     project = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
     requirements = [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]
-    names = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in requirements}
+    names = {re.split(r"[^A-Za-z0-9_.-]", r, maxsplit=1)[0].lower() for r in requirements}
     return sorted(names - {project["name"]})
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from common.measure import machine
@@ -17,7 +17,7 @@ from common.measure.turns import Turns
 from common.task import records
 
 
-def epoch_line(epoch: dict, epochs: int | None = None) -> str:
+def epoch_line(epoch: Mapping, epochs: int | None = None) -> str:
     """The line printed after each epoch, by a suite's own run and by the driver alike."""
     number = f"{epoch['epoch']}/{epochs}" if epochs else f"{epoch['epoch']}"
     return (
@@ -106,7 +106,7 @@ class TrainingHooks:
             return
         float(self._last_loss)  # waits for the last step where a backend runs ahead of Python
         seconds = self.clock() - self._block_clock
-        block = {
+        block: records.Block = {
             "kind": "block",
             "index": len(self.blocks),
             "epoch": len(self.history) + 1,
@@ -119,7 +119,7 @@ class TrainingHooks:
         self._unreported.append(block)
         self._block_steps = 0
 
-    def _take_turn(self, epoch: dict | None = None) -> None:
+    def _take_turn(self, epoch: records.Epoch | None = None) -> None:
         if self.turns is not None:
             self.clock.pause()
             self.turns.yield_turn(self._unreported, epoch)

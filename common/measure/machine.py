@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.task import records
+
 PROC_STAT = Path("/proc/stat")
 
 
@@ -47,7 +49,7 @@ def snapshot() -> Snapshot:
     return Snapshot(time.perf_counter(), times.user + times.system, steal, total, faults)
 
 
-def between(start: Snapshot, end: Snapshot) -> dict:
+def between(start: Snapshot, end: Snapshot) -> records.MachineState:
     """The machine's state from one snapshot to the next."""
     wall = end.wall - start.wall
     jiffies = end.total - start.total

@@ -10,7 +10,7 @@ import functools
 import platform
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -145,7 +145,7 @@ def _train(suite, run, data, hooks, turns, timer, rounds: int, warm_up: bool) ->
     return _Trained(model, rounds_hooks[-1], rounds_hooks, peak, warm_up_seconds)
 
 
-def _identity(suite: LoadedSuite, run: RunConfig, memory: dict) -> dict:
+def _identity(suite: LoadedSuite, run: RunConfig, memory: dict) -> records.RunIdentity:
     """Which variant ran, on what, with which settings."""
     variant = suite.variant
     return {
@@ -165,7 +165,7 @@ def _identity(suite: LoadedSuite, run: RunConfig, memory: dict) -> dict:
     }
 
 
-def _training(trained: _Trained, data: TaskData) -> dict:
+def _training(trained: _Trained, data: TaskData) -> records.TrainingFigures:
     """What the timed training did: its epochs, blocks, seconds and memory."""
     epochs_run = len(trained.hooks.history)
     return {
@@ -183,7 +183,7 @@ def _training(trained: _Trained, data: TaskData) -> dict:
     }
 
 
-def _evaluate_and_reload(module, model, run: RunConfig, data: TaskData) -> dict:
+def _evaluate_and_reload(module, model, run: RunConfig, data: TaskData) -> records.Evaluation:
     """Test accuracy, then a save and load whose predictions must match the trained model's."""
     start = time.perf_counter()
     predictions = module.predict(model, data.test_images)
@@ -213,7 +213,9 @@ def _evaluate_and_reload(module, model, run: RunConfig, data: TaskData) -> dict:
     }
 
 
-def time_to_accuracy(history: list[dict], target: float, epochs_cap: int) -> dict:
+def time_to_accuracy(
+    history: Sequence[Mapping], target: float, epochs_cap: int
+) -> records.TimeToAccuracy:
     """DAWNBench-style result: training seconds until the first epoch whose test accuracy reaches
     the target (evaluation time reported beside it, not inside), or that the cap was hit."""
     for entry in history:

@@ -24,9 +24,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from common.measure import processes
 from common.measure.turns import ENVIRONMENT
+from common.task import records
 
 MAX_ALIVE = 8  # processes alive at once: about 1.5 GB each with the convnet
 
@@ -41,7 +43,8 @@ class Job:
     log_path: Path
     group: int = 1
     reference: bool = False
-    result: dict = field(default_factory=dict)
+    # the scenario's record of this process, updated as it runs (runs.json's entry)
+    result: records.VariantRun = field(default_factory=lambda: cast(records.VariantRun, {}))
 
 
 class Interrupted(Exception):

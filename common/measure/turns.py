@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 
 ENVIRONMENT = "MNIST_COMPARE_TURNS"
 
@@ -52,7 +53,7 @@ class Turns:
         self.send({"kind": "ready"})
         self.wait()
 
-    def yield_turn(self, blocks: list[dict], epoch: dict | None) -> None:
+    def yield_turn(self, blocks: Sequence[Mapping], epoch: Mapping | None) -> None:
         self.send({"kind": "turn", "turn": self.taken, "blocks": blocks, "epoch": epoch})
         self.wait()
 

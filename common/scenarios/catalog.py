@@ -85,9 +85,13 @@ class Scenario:
         """The option's attribute on the parsed arguments (--target-accuracy: target_accuracy)."""
         return self.option.removeprefix("--").replace("-", "_") if self.option else None
 
+    def value(self, args: argparse.Namespace):
+        """What the command line gave its option (None or False where it did not)."""
+        return getattr(args, self.dest) if self.dest else None
+
     def given(self, args: argparse.Namespace) -> bool:
-        value = getattr(args, self.dest) if self.dest else None
-        return value is not None and value is not False
+        value = self.value(args)
+        return value is not None and value is not False  # --seeds 0 is given, and wrong
 
 
 SCENARIOS = (
@@ -169,7 +173,7 @@ CHOSEN_BY_OPTION = [scenario for scenario in SCENARIOS if scenario.option]
 def add_arguments(group: argparse._ArgumentGroup) -> None:
     """Each scenario's option, and the options that belong to one (--max-epochs)."""
     for scenario in CHOSEN_BY_OPTION:
-        group.add_argument(scenario.option, **scenario.argument)
+        group.add_argument(str(scenario.option), **scenario.argument)
         for option, keywords in scenario.more:
             group.add_argument(option, **keywords)
 
@@ -179,6 +183,6 @@ def chosen(args: argparse.Namespace) -> Scenario:
     is a SettingError."""
     given = [scenario for scenario in CHOSEN_BY_OPTION if scenario.given(args)]
     if len(given) > 1:
-        options = ", ".join(s.option for s in CHOSEN_BY_OPTION[:-1])
-        raise SettingError(f"choose one scenario: {options} or {CHOSEN_BY_OPTION[-1].option}")
+        *others, last = [str(s.option) for s in CHOSEN_BY_OPTION]
+        raise SettingError(f"choose one scenario: {', '.join(others)} or {last}")
     return given[0] if given else BY_NAME["comparison"]

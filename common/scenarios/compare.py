@@ -275,7 +275,7 @@ def _status(plan: Plan, everyone: list[schedule.Job]) -> records.ComparisonRun:
         settings={
             **dataclasses.asdict(plan.run),
             "quick": args.quick,
-            **{s.dest: getattr(args, s.dest) for s in catalog.CHOSEN_BY_OPTION},
+            **{str(s.dest): s.value(args) for s in catalog.CHOSEN_BY_OPTION},
             "block_steps": args.block_steps or runner.BLOCK_STEPS[plan.run.model],
             "replicates": args.replicates,
             "interleaved": True,
@@ -308,11 +308,13 @@ class Progress:
         if unreadable and state != "failed":
             state, error = "failed", unreadable
         job.result.update(
-            status=state,
-            error=error,
-            group=job.group,
-            json=str(final.relative_to(self.run_dir)),
-            log=str(job.log_path.relative_to(self.run_dir)),
+            {
+                "status": state,
+                "error": error,
+                "group": job.group,
+                "json": str(final.relative_to(self.run_dir)),
+                "log": str(job.log_path.relative_to(self.run_dir)),
+            }
         )
         note = f": {error}" if error else ""
         print(f"{job.label} {state}{note}", flush=True)

@@ -161,7 +161,7 @@ def failure_line(output: str, returncode: int, rank: int | None = None) -> str:
     ended, and its last line of error, or the command's last line of output."""
     cause = output.rpartition("Root Cause (first observed failure):")[2]
     found = re.search(r"rank\s*:\s*(\d+)", cause)
-    rank = str(rank) if rank is not None else found.group(1) if found else None
+    failing = str(rank) if rank is not None else found.group(1) if found else None
     exit_code = re.search(r"exitcode\s*:\s*(-?\d+)", cause) if found else None
     # torchrun prefixes what a rank writes to stderr with "[rankN]: "
     lines = [re.sub(r"^\[rank\d+\]:\s*", "", line).strip() for line in output.splitlines()]
@@ -177,13 +177,13 @@ def failure_line(output: str, returncode: int, rank: int | None = None) -> str:
         rest = [x for x in lines[number + 1 :] if not re.match(r"[EWI]\d{4} ", x)]
         if line.endswith(("{", "(", "[")) and rest:
             line = f"{line} ... {rest[-1]}"
-        errors = [line]
-    if rank:
+        errors = [(number, line)]
+    if failing:
         number = int(exit_code.group(1)) if exit_code else returncode
         ended = f"killed by {signal.Signals(-number).name}" if number < 0 else f"exit code {number}"
-        detail = f": {errors[-1]}" if errors and number > 0 else ""
-        return f"rank {rank} failed ({ended}){detail}"
-    last = errors[-1] if errors else (lines[-1] if lines else "no output")
+        detail = f": {errors[-1][1]}" if errors and number > 0 else ""
+        return f"rank {failing} failed ({ended}){detail}"
+    last = errors[-1][1] if errors else (lines[-1] if lines else "no output")
     return f"exit code {returncode}: {last}"
 
 
@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     run, chosen = _settings(parser, args)
     started = dt.datetime.now()
     folder = new_run_folder(parser, args.out, started, "ddp")
-    status = {
+    status: dict = {
         "kind": "ddp-run",
         "started": started.isoformat(timespec="seconds"),
         "finished": None,
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     files.write_json(folder / "ddp.json", status)
     from common.report.ddp import ddp_section
 
-    summary = ddp_section(folder)
+    summary = ddp_section(folder) or ""
     files.write_text(folder / "summary.md", summary)
     paths.point_latest(folder, "ddp")  # where the report finds the newest ddp run
     print(summary)

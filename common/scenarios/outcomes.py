@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.task import files
@@ -64,7 +65,7 @@ def read_benchmarks(path: Path, name: str) -> tuple[list[dict], str | None]:
         return [], f"its benchmark JSON {name} is unreadable ({type(error).__name__})"
 
 
-def merge(run_dir: Path, runs: list[dict]) -> None:
+def merge(run_dir: Path, runs: Sequence[Mapping]) -> None:
     """All variants' pytest-benchmark JSON as one file of the same format."""
     merged = None
     for entry in runs:

@@ -50,7 +50,7 @@ ALLOCATORS = ("fixed", "glibc")  # how common/measure/allocator.py sets malloc
 
 # The test accuracy every suite should reach, on the mean over seeds, after DEFAULT_EPOCHS
 # epochs of the full training set (the Keras example this task follows reaches about 99%).
-ACCURACY_BARS = {("mnist", DEFAULT_EPOCHS): 0.985}
+ACCURACY_BARS: dict[tuple[str | None, int | None], float] = {("mnist", DEFAULT_EPOCHS): 0.985}
 
 
 def accuracy_bar(dataset: str | None, epochs: int | None) -> float | None:

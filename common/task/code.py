@@ -14,7 +14,7 @@ from pathlib import Path
 
 from radon.raw import analyze
 
-from common.task import files, paths
+from common.task import files, paths, records
 
 
 def count_lines(source: str) -> dict[str, int]:
@@ -32,9 +32,8 @@ def _without_docstrings(source: str) -> str:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, documented) and ast.get_docstring(node, clean=False) is not None:
             first = node.body[0]
-            lines[first.lineno - 1 : first.end_lineno] = [""] * (
-                first.end_lineno - first.lineno + 1
-            )
+            end = first.end_lineno or first.lineno
+            lines[first.lineno - 1 : end] = [""] * (end - first.lineno + 1)
     return "\n".join(lines) + "\n"
 
 
@@ -48,7 +47,7 @@ def record_sources(folder: Path) -> None:
         files.write_text(folder / "sources" / path.name, path.read_text())
 
 
-def count_file_lines(path: Path) -> dict[str, int]:
+def count_file_lines(path: Path) -> records.LineCounts:
     """loc: the example, the file above its harness section (the headline figure); harness_loc:
     that section; file_loc: the whole file."""
     source = Path(path).read_text()
@@ -56,7 +55,8 @@ def count_file_lines(path: Path) -> dict[str, int]:
     counts = count_lines(example)
     whole = count_lines(source)
     return {
-        **counts,
+        "loc": counts["loc"],
+        "sloc": counts["sloc"],
         "harness_loc": count_lines(marker + harness)["loc"] if marker else 0,
         "file_loc": whole["loc"],
     }

@@ -208,7 +208,7 @@ def _download(spec: DatasetSpec, directory: Path, mirrors: Sequence[str], progre
             raise DataError(
                 f"{stem}.gz: download failed ({tried or 'no mirror given'}); to work offline "
                 + _HINT.format(spec.env_var)
-            ) from (list(errors.values()) or [None])[-1]
+            ) from next(reversed(errors.values()), None)
     return used
 
 

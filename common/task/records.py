@@ -40,53 +40,85 @@ class Epoch(TypedDict):
     eval_seconds: float
 
 
-class TrainingRecord(TypedDict):
-    """One variant trained, evaluated, saved and reloaded in one process (measure/runner.py)."""
+class LineCounts(TypedDict):
+    """A suite's lines of code (common/task/code.py): radon's logical lines, docstrings out."""
 
-    kind: Literal["training-record"]
+    loc: int  # the example: the file above its harness section (the headline figure)
+    sloc: int  # the example's physical source lines
+    harness_loc: int
+    file_loc: int
+
+
+class TimeToAccuracy(TypedDict):
+    """The time-to-accuracy scenario's result (DAWNBench-style)."""
+
+    target_accuracy: float
+    reached: bool
+    epoch_reached: int | None
+    epochs_cap: int
+    seconds_to_target: float | None
+    eval_seconds_to_target: float
+
+
+class RunIdentity(TypedDict):
+    """Which variant ran, with which settings."""
+
     suite: str
     variant: str
     framework: str
     framework_version: str
-    backend: str
     mode: str
     model: str
     batch_size: int
     switch: str
     seed: int
     init: str
-    allocator: dict
-    device: str
+    allocator: dict  # what measure/allocator.py set, or why nothing
     threads: int
     dataset: str
+
+
+class TrainingFigures(TypedDict):
+    """What the timed training did."""
+
     train_size: int
     test_size: int
     epochs: int
     rounds: int
-    parameters: int
-    test_accuracy: float
     epoch_history: list[Epoch]
     train_seconds: float
     eval_seconds: float
     images_per_second: float
-    predict_seconds: float
-    predict_images_per_second: float
     peak_rss_mb: float
+    warm_up_seconds: float
+    blocks: list[Block]
+
+
+class Evaluation(TypedDict):
+    """The trained model's test accuracy, and its save and reload."""
+
+    backend: str
+    device: str
+    parameters: int
+    test_accuracy: float
+    predict_seconds: float  # both predictions: the trained and the reloaded model
+    predict_images_per_second: float
+    checkpoint_bytes: int
+    checkpoint_seconds: float  # save and load
+    roundtrip_identical: bool
+
+
+class TrainingRecord(RunIdentity, TrainingFigures, Evaluation, LineCounts):
+    """One variant trained, evaluated, saved and reloaded in one process (measure/runner.py);
+    pytest-benchmark's extra_info holds it."""
+
+    kind: Literal["training-record"]
     import_seconds: float
     data_seconds: float | None
-    checkpoint_bytes: int
-    checkpoint_seconds: float
-    warm_up_seconds: float
-    roundtrip_identical: bool
     block_steps: int
-    blocks: list[Block]
     interleaved: bool
-    loc: int  # the example's logical lines (common/task/code.py)
-    sloc: int
-    harness_loc: int
-    file_loc: int
     python: str
-    # the time-to-accuracy scenario's
+    # the time-to-accuracy scenario's (TimeToAccuracy)
     target_accuracy: NotRequired[float]
     reached: NotRequired[bool]
     epoch_reached: NotRequired[int | None]

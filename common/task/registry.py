@@ -111,7 +111,7 @@ class Variant:
 
     def environment(self) -> dict[str, str]:
         """Environment variables a process needs to run this variant."""
-        return {self.backend_env: self.backend} if self.backend_env else {}
+        return {self.backend_env: self.backend} if self.backend_env and self.backend else {}
 
     def missing(self) -> str | None:
         """Why this variant cannot run here, or None when it can."""
