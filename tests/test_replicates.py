@@ -6,7 +6,7 @@ one process per variant (the A/A control among them), 90 steady blocks of 10 ste
 epochs, paired by round. Each process carries what is fixed for its lifetime, a random speed
 effect (lognormal, sd TAU: the memory layout, the allocator's state), and with probability SLOW
 a slow first epoch (15-50% slower, as after a boot); each round shares a drift of +-20%, each
-block has 5% noise and a 2% chance of a 2x stall. The report's own code (common.report.run's
+block has 5% noise and a 2% chance of a 2x stall. The report's own code (common.report.analysis's
 add_speed) computes the figures.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from common.measure import speed
-from common.report import run as report_run
+from common.report import analysis
 
 TRUE = {  # reference time / variant time
     "raw_pytorch+A/A": 1.0,
@@ -88,7 +88,7 @@ def coverage(runs: int, replicates: int = 2, **effects) -> tuple[float, float]:
     for _ in range(runs):
         rows = simulated_rows(rng, replicates, **effects)
         reference = rows[0]
-        for row in report_run.add_speed(rows):
+        for row in analysis.add_speed(rows):
             if row is reference:
                 continue
             truth = TRUE[row["label"]]

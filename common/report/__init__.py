@@ -1,4 +1,6 @@
-"""The report of a comparison run, written to <run>/report/ from the run folder's JSON files:
+"""The report of a comparison run, written to <run>/report/ from the run folder's JSON files and
+the suites' sources it recorded (<run>/sources/; a run that recorded none: today's suites/, and
+the report says so):
 
 figures.json   every speed figure printed (ratios, intervals, verdicts, flags), per replicate
                and pooled: the record the rest renders from (common/report/figures.py)
@@ -7,6 +9,10 @@ summary.md     what ran on what, the table (one row per variant and mode), notes
                against speed, modes (when measured)
 index.html     one self-contained page: environment, tables, plots, the suites' sources section
                by section side by side, and each suite's diff against raw PyTorch
+
+One way through: run.py reads the folder, analysis.py computes (speed figures, accuracy, LOC,
+diffs), text.py and tables.py put it in words and cells, plots.py and page.py render them, and
+write_report below writes the files.
 
 python -m common report results/20261129-174755     (default: the newest run in results/)
 
@@ -20,14 +26,18 @@ python -m common report results/20261129-231152 results/laptop-20261201-101500
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
-from common.report import figures
+from matplotlib.figure import Figure
+
+from common.report import figures, plots, tables
 from common.report import seeds as accuracy
-from common.report.page import write_html
-from common.report.plots import PLOTS, plot_modes, write_plots
-from common.report.run import ReportError, RunData, load_run
-from common.report.tables import HEADERS, training_rows, write_summary
+from common.report.analysis import load_run
+from common.report.page import Svgs, html_page
+from common.report.plots import PLOTS, plot_modes
+from common.report.run import ReportError, RunData
+from common.report.tables import HEADERS, training_rows
 from common.task import files, paths
 
 __all__ = [
@@ -43,7 +53,7 @@ __all__ = [
 ]
 
 
-# --- all of it ---------------------------------------------------------------------------------
+# --- all of it: read and analyse the runs, render them, write the files ------------------------
 def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
     """Writes the report (summary.md, plots, index.html) of one run to run_dir/report/, or of
     several runs side by side to `out` (default: report-<name>+<name>... beside the first run);
@@ -54,24 +64,49 @@ def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
         out = dirs[0].parent / ("report-" + "+".join(d.name for d in datas))
     out = Path(out or dirs[0] / "report")
     out.mkdir(parents=True, exist_ok=True)
-    figures.write(datas, out)  # everything below renders the speed figures from this record
+    _write_figures(datas, out)  # everything below renders the speed figures from this record
     labels = ["run"] if not more else [f"run {i}" for i in range(1, len(datas) + 1)]
     runs = [
-        (label, data, write_plots(data, out, prefix="" if not more else f"run{i}-"))
+        (label, data, _write_plots(plots.render(data), out, "" if not more else f"run{i}-"))
         for i, (label, data) in enumerate(zip(labels, datas, strict=True), start=1)
     ]
-    summary = write_summary([(label, data) for label, data, _ in runs], out)
+    summary = tables.summary([(label, data) for label, data, _ in runs])
     ddp = _ddp_section(dirs[0])
     if ddp:  # the data-parallel scenario's newest run beside this one, else the committed one
-        files.write_text(summary, summary.read_text() + "\n" + ddp)
-    write_html(runs, out, extra=ddp)
+        summary += "\n" + ddp
+    files.write_text(out / "summary.md", summary)
+    files.write_text(out / "index.html", html_page(runs, extra=ddp))
     if not more and datas[0].accuracy_source == "this run":  # for comparisons' reports to merge
         data = datas[0]
         record = accuracy.run_record(
             data.accuracy, data.runs.get("settings", {}), f"results/{data.name}", data.environment
         )
         files.write_json(out / accuracy.FILE, record)
-    return summary
+    return out / "summary.md"
+
+
+def _write_figures(datas: list[RunData], out: Path) -> None:
+    """report/figures.json, read back and attached to the runs: what the rest renders from."""
+    path = out / figures.FILE
+    files.write_json(path, figures.record(datas))
+    for data, written in zip(datas, figures.load(path)["runs"], strict=True):
+        figures.attach(data, written)
+
+
+def _write_plots(rendered: dict[str, Figure], out: Path, prefix: str) -> Svgs:
+    """Each plot as PNG and SVG, its files named prefix + its name; returns the SVGs by name."""
+    svgs: Svgs = {}
+    for name, fig in rendered.items():
+        for kind, options in (("png", {"dpi": 150}), ("svg", {"metadata": {"Date": None}})):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=kind, **options)
+            _write_bytes(out / f"{prefix}{name}.{kind}", buffer.getvalue())
+        svgs[prefix + name] = buffer.getvalue()
+    return svgs
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    files.atomic_write(path, lambda f: f.write(data))
 
 
 def _ddp_section(run_dir: Path) -> str | None:

@@ -1,8 +1,8 @@
 """report/figures.json: every speed figure the report prints, as one typed record.
 
 summary.md, index.html and the plots render the speed figures from this record (write_report
-writes it, reads it back and renders from what it read), so a user's script or a check reads
-the same ratios, intervals and verdicts without parsing markdown:
+writes it, reads it back with load, attaches what it read and renders from that), so a user's
+script or a check reads the same ratios, intervals and verdicts without parsing markdown:
 
     import json; record = json.load(open("results/latest/report/figures.json"))
     {row["label"]: row["ratio"]["point"] for row in record["runs"][0]["rows"]}
@@ -23,7 +23,6 @@ from tabulate import tabulate
 
 from common.measure import speed
 from common.report.run import ReportError, RunData
-from common.task import files
 
 KIND = "comparison-figures"
 FILE = "figures.json"
@@ -68,24 +67,14 @@ def record(datas: list[RunData]) -> dict:
     return {"kind": KIND, "runs": [run_record(data) for data in datas]}
 
 
-def write(datas: list[RunData], out: Path) -> dict:
-    """Writes figures.json and returns what a reader of the file gets: the record as read back,
-    attached to the runs' rows, so that everything rendered after this comes from it."""
-    path = out / FILE
-    files.write_json(path, record(datas))
-    written = json.loads(path.read_text())
-    for data, figures in zip(datas, written["runs"], strict=True):
-        attach(data, figures)
-    return written
-
-
 def attach(data: RunData, figures: dict) -> None:
-    """The record's figures in place of the ones computed: its rows in the run's table order,
-    flags, notes."""
+    """The record's figures (one run's entry, as read back) in place of the ones computed: its
+    rows in the run's table order, flags, notes."""
     for row, written in zip(data.training, figures["rows"], strict=True):
         if (row["label"], row["mode"]) != (written["label"], written["mode"]):
             raise ReportError(f"figures.json's row {written['label']} is not the run's")
         row["speed"] = written["speed"]
+    data.flags, data.phase_notes = figures["flags"], figures["phase_notes"]
     data.figures = figures
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-from pathlib import Path
 
 from pygments.formatters import HtmlFormatter
 from tabulate import tabulate
@@ -22,17 +21,17 @@ from common.report.tables import (
     accuracy_note,
     accuracy_rows,
     align,
-    environment_facts,
     loc_rows,
     notes,
     overhead_rows,
     runs_rows,
     side_by_side_rows,
-    title,
     training_rows,
     tta_rows,
 )
-from common.task import files
+from common.report.text import MEASURE, environment_facts, title
+
+Svgs = dict[str, bytes]  # a run's plots by name (their file names, without .svg), as SVG
 
 # --- index.html --------------------------------------------------------------------------------
 CSS = """
@@ -55,7 +54,7 @@ def _html_table(headers, rows) -> str:
     return tabulate(rows, headers, tablefmt="html", disable_numparse=True, colalign=align(headers))
 
 
-def _run_section(data: RunData, out: Path, plots: list[str], depth: int = 2) -> str:
+def _run_section(data: RunData, plots: Svgs, depth: int = 2) -> str:
     """One run: its environment, tables, notes and plots, under headings of the given depth."""
     e, h = html.escape, f"h{depth}"
     env = data.environment
@@ -64,8 +63,8 @@ def _run_section(data: RunData, out: Path, plots: list[str], depth: int = 2) -> 
     checksums = _html_table(("file", "sha256"), sorted(env.get("data_checksums", {}).items()))
     figures = "".join(
         f'<figure><img alt="{e(name)}" src="data:image/svg+xml;base64,'
-        f'{base64.b64encode((out / f"{name}.svg").read_bytes()).decode()}"></figure>'
-        for name in plots
+        f'{base64.b64encode(svg).decode()}"></figure>'
+        for name, svg in plots.items()
     )
     tta = (
         f"<{h}>Time to accuracy</{h}>{_html_table(TTA_HEADERS, tta_rows(data))}"
@@ -105,15 +104,14 @@ def _markdown_section(text: str | None) -> str:
     return f'<h2>{title}</h2><pre style="white-space:pre-wrap">{text}</pre>'
 
 
-def write_html(
-    runs: list[tuple[str, RunData, list[str]]], out: Path, extra: str | None = None
-) -> Path:
-    """index.html: runs is [(label, data, the names of its plots)]; one run reads as before,
-    several get a table of runs and a side-by-side table first, then a section each."""
+def html_page(runs: list[tuple[str, RunData, Svgs]], extra: str | None = None) -> str:
+    """index.html's text: runs is [(label, data, its plots)]; one run reads as before, several
+    get a table of runs and a side-by-side table first, then a section each. The sources and
+    diffs are the first run's."""
     e = html.escape
     if len(runs) == 1:
         heading = title(runs[0][1])
-        body = _run_section(runs[0][1], out, runs[0][2])
+        body = _run_section(runs[0][1], runs[0][2])
     else:
         pairs = [(label, data) for label, data, _ in runs]
         heading = f"{len(runs)} runs side by side"
@@ -123,13 +121,10 @@ def write_html(
             f"</div><p>{e(SIDE_BY_SIDE_NOTE)}</p>"
         ) + "".join(
             f"<h2>{e(label)} ({e(data.name)}): {e(title(data))}</h2>"
-            + _run_section(data, out, plots, depth=3)
+            + _run_section(data, plots, depth=3)
             for label, data, plots in runs
         )
-    datas = [data for _, data, _ in runs]
-    columns = sources.column_headings(datas)
-    commits = ", ".join(dict.fromkeys(d.environment.get("git_commit", "?")[:12] for d in datas))
-    page = f"""<!DOCTYPE html>
+    return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(heading)}</title>
@@ -138,18 +133,34 @@ def write_html(
 <h1>{e(heading)}</h1>
 {body}
 {_markdown_section(extra)}
-<h2 id="sources">Sources, section by section</h2>
-<p>The suites' files as they are in the working tree now (the run was at commit
-{e(commits)}), cut at their <code># --- section ---</code> comments: one row per section,
-one column per suite. Pick the suites to put side by side.</p>
-{sources.aligned_view(columns)}
-<h2 id="diffs">What each suite changes against raw PyTorch</h2>
-<p>Counts: {e(sources.MEASURE)}. The table's "lines +/− vs raw PyTorch" column gives the
-same totals.</p>
-{sources.diff_view(columns)}
+{_sources_section([data for _, data, _ in runs])}
 <script>{sources.SCRIPT}</script>
 </body></html>
 """
-    path = out / "index.html"
-    files.write_text(path, page)
-    return path
+
+
+def _sources_section(datas: list[RunData]) -> str:
+    """The suites' sources side by side and their diffs, from the first run's sources."""
+    e, shown = html.escape, datas[0]
+    columns = sources.column_headings(datas, shown)
+    commits = ", ".join(dict.fromkeys(d.environment.get("git_commit", "?")[:12] for d in datas))
+    where = (
+        f"as {'the first run' if len(datas) > 1 else 'the run'} recorded them as it started "
+        f"(its sources/; commit {e(commits)})"
+        if shown.sources_recorded
+        else f"as they are in the working tree now (the run was at commit\n{e(commits)})"
+    )
+    totals = 'The table\'s "lines +/− vs raw PyTorch" column gives the\nsame totals.'
+    if any(data.sources != shown.sources for data in datas[1:]):
+        totals += " The other runs' tables count on their own sources, which differ."
+    intro = (
+        f"<p>The suites' files {where}, cut at their <code># --- section ---</code> comments: "
+        "one row per section,\none column per suite. Pick the suites to put side by side.</p>"
+    )
+    return (
+        f'<h2 id="sources">Sources, section by section</h2>\n{intro}\n'
+        f"{sources.aligned_view(shown, columns)}\n"
+        '<h2 id="diffs">What each suite changes against raw PyTorch</h2>\n'
+        f"<p>Counts: {e(MEASURE)}. {totals}</p>\n"
+        f"{sources.diff_view(shown, columns)}"
+    )

@@ -1,10 +1,9 @@
-"""The report's plots, each a matplotlib Figure written as PNG and SVG."""
+"""The report's plots, each a matplotlib Figure (report/__init__.py writes them as PNG and SVG)."""
 
 from __future__ import annotations
 
 import functools
 import statistics
-from pathlib import Path
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -12,8 +11,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from common import task
-from common.report.run import RunData, suite_loc, variants
-from common.report.tables import mode_text, subtitle
+from common.report.run import Row, RunData, variants
+from common.report.text import counted_loc, mode_text, subtitle
 
 
 # --- plots -------------------------------------------------------------------------------------
@@ -42,17 +41,10 @@ def plot_throughput(data: RunData) -> Figure | None:
     if not reference:
         return None
     rows = data.training
-    points, lows, highs = [], [], []
-    for row in rows:
-        ratio = row["speed"].get("ratio")
-        if row is reference:
-            ratio = {"point": 1.0, "low": 1.0, "high": 1.0}
-        elif ratio is None:  # no blocks: the whole-run ratio, a single measurement
-            single = row["images_per_second"] / reference["images_per_second"]
-            ratio = {"point": single, "low": single, "high": single}
-        points.append(ratio["point"])
-        lows.append(ratio["point"] - ratio["low"])
-        highs.append(ratio["high"] - ratio["point"])
+    ratios = [_shown_ratio(row, reference) for row in rows]
+    points = [ratio["point"] for ratio in ratios]
+    lows = [ratio["point"] - ratio["low"] for ratio in ratios]
+    highs = [ratio["high"] - ratio["point"] for ratio in ratios]
     has_intervals = any(lows) or any(highs)
     fig, ax = _figure(
         data, "Training speed relative to raw PyTorch", 1.6 + 0.42 * len(rows), grid="x"
@@ -68,24 +60,15 @@ def plot_throughput(data: RunData) -> Figure | None:
     ax.set_yticks(range(len(rows)), [f"{r['label']} ({mode_text(r)})" for r in rows])
     ax.invert_yaxis()
     ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
-    texts = []
-    for row, point, high in zip(rows, points, highs, strict=True):
-        verdict = row["speed"].get("verdict", "")
-        text = f"{point:.2f}×"
-        if verdict and verdict != "reference":
-            text += f" ±{high:.2f} {verdict}" if has_intervals else f" {verdict}"
-        texts.append(text)
+    texts = [
+        _bar_text(row, point, high, has_intervals)
+        for row, point, high in zip(rows, points, highs, strict=True)
+    ]
     labels = ax.bar_label(bars, texts, padding=3 + 8 * has_intervals, fontsize=8)
     for label in labels:  # readable where it crosses the line at 1.0
         label.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 1})
     ax.set_xlim(0, max(p + h for p, h in zip(points, highs, strict=True)) * 1.45)
-    draws = [
-        (y, point)
-        for y, row in enumerate(rows)
-        for point in (row["speed"].get("ratio") or {}).get("replicates", [])
-    ]
-    if len(draws) > len(rows):  # each replicate's own ratio, beside the pooled bar
-        ax.plot([p for _, p in draws], [y for y, _ in draws], "k|", markersize=9)
+    _replicate_ticks(ax, rows)
     ax.set_xlabel(
         "steady speed ÷ raw PyTorch's (median of same-round pairs), pooled over replicates "
         "(ticks); bars: 95% interval"
@@ -95,11 +78,41 @@ def plot_throughput(data: RunData) -> Figure | None:
     return fig
 
 
+def _shown_ratio(row: Row, reference: Row) -> dict[str, float]:
+    """A bar's ratio: 1 for the reference, the pooled interval, or the whole-run ratio."""
+    ratio = row["speed"].get("ratio")
+    if row is reference:
+        return {"point": 1.0, "low": 1.0, "high": 1.0}
+    if ratio is None:  # no blocks: the whole-run ratio, a single measurement
+        single = row["images_per_second"] / reference["images_per_second"]
+        return {"point": single, "low": single, "high": single}
+    return ratio
+
+
+def _bar_text(row: Row, point: float, high: float, has_intervals: bool) -> str:
+    verdict = row["speed"].get("verdict", "")
+    text = f"{point:.2f}×"
+    if verdict and verdict != "reference":
+        text += f" ±{high:.2f} {verdict}" if has_intervals else f" {verdict}"
+    return text
+
+
+def _replicate_ticks(ax, rows: list[Row]) -> None:
+    """Each replicate's own ratio, a tick beside the pooled bar (only when there are several)."""
+    draws = [
+        (y, point)
+        for y, row in enumerate(rows)
+        for point in (row["speed"].get("ratio") or {}).get("replicates", [])
+    ]
+    if len(draws) > len(rows):
+        ax.plot([p for _, p in draws], [y for y, _ in draws], "k|", markersize=9)
+
+
 def plot_loc(data: RunData) -> Figure | None:
-    locs = suite_loc(data)
+    locs = data.suite_loc
     if not locs:
         return None
-    first = {}
+    first: dict[str, str] = {}
     for v in variants():
         first.setdefault(v.suite, v.id)
     fig, ax = _figure(data, "Lines of code per suite", 4.2, grid="y")
@@ -116,7 +129,7 @@ def plot_loc(data: RunData) -> Figure | None:
     ax.margins(y=0.12)
     if not all(measured for _, measured in locs.values()):
         ax.set_xlabel(
-            "hatched: did not complete; counted from the source as it is now",
+            f"hatched: did not complete; {counted_loc(data)}",
             fontsize=8,
             color="dimgray",
         )
@@ -323,20 +336,8 @@ def plot_modes(data: RunData) -> Figure | None:
     for i, variant in enumerate(variants):  # each variant's bars centred on its label
         present = [m for m in modes if (variant, m) in rows]
         for j, mode in enumerate(present):
-            k = modes.index(mode)
-            row = rows[variant, mode]
-            point, below, above = _steady_images(row)
-            start_up = (row.get("speed", {}).get("start_up") or {}).get("start_up_seconds")
-            bars = ax.bar(
-                i + (j - (len(present) - 1) / 2) * width,
-                point,
-                width,
-                yerr=[[below], [above]] if below or above else None,
-                capsize=2,
-                color=palette(k % 8),
-            )
-            label = f"{point:,.0f}" + (f"\n+{start_up:.0f} s" if start_up and start_up >= 1 else "")
-            ax.bar_label(bars, [label], padding=2, fontsize=7)
+            x = i + (j - (len(present) - 1) / 2) * width
+            _mode_bar(ax, rows[variant, mode], x, width, palette(modes.index(mode) % 8))
     ax.set_xticks(range(len(variants)), variants)
     ax.set_ylabel("steady-state training images/s")
     intervals = any(any(_steady_images(row)[1:]) for row in rows.values())
@@ -356,6 +357,23 @@ def plot_modes(data: RunData) -> Figure | None:
     return fig
 
 
+def _mode_bar(ax, row: Row, x: float, width: float, color) -> None:
+    """One (variant, mode) bar: steady images/s with its interval, labelled with the figure
+    and the start-up time where it is a second or more."""
+    point, below, above = _steady_images(row)
+    start_up = (row.get("speed", {}).get("start_up") or {}).get("start_up_seconds")
+    bars = ax.bar(
+        x,
+        point,
+        width,
+        yerr=[[below], [above]] if below or above else None,
+        capsize=2,
+        color=color,
+    )
+    label = f"{point:,.0f}" + (f"\n+{start_up:.0f} s" if start_up and start_up >= 1 else "")
+    ax.bar_label(bars, [label], padding=2, fontsize=7)
+
+
 PLOTS = {
     "throughput": plot_throughput,
     "loc": plot_loc,
@@ -367,14 +385,6 @@ PLOTS = {
 }
 
 
-def write_plots(data: RunData, out: Path, prefix: str = "") -> list[str]:
-    """Each plot as PNG and SVG, its file named prefix + its name; returns the names written."""
-    written = []
-    for name, plot in PLOTS.items():
-        fig = plot(data)
-        if fig is None:
-            continue
-        fig.savefig(out / f"{prefix}{name}.png", dpi=150)
-        fig.savefig(out / f"{prefix}{name}.svg", metadata={"Date": None})
-        written.append(prefix + name)
-    return written
+def render(data: RunData) -> dict[str, Figure]:
+    """The run's plots by name, those that apply to it."""
+    return {name: fig for name, plot in PLOTS.items() if (fig := plot(data)) is not None}

@@ -1,28 +1,23 @@
-"""The suites' code in the report: a section-aligned view (one row per section, one column per
+"""The suites' code in index.html: a section-aligned view (one row per section, one column per
 suite, the reader picks the columns) and each suite's diff against the reference, section by
-section. The sections and the diff counts come from task/code.py, the one place that computes
+section. Both show one run's sources (RunData.sources: the copies it recorded, else today's
+suites/) and the diffs analysis.py made of them with task/code.py, the one place that computes
 them for the table as well."""
 
 from __future__ import annotations
 
-import functools
 import html
 import re
-from pathlib import Path
+from collections.abc import Sequence
 
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer
 
-from common.report.run import suite_loc, variants
-from common.task import code, paths, registry
+from common.report.run import RunData, variants
+from common.task import code, registry
 
 SHOWN = 2  # columns the aligned view shows before the reader picks: the first suites in order
-MEASURE = (
-    "the code lines (not blank, not only a comment, not in a docstring) that difflib marks added "
-    "(+) or removed (−) against raw_pytorch.py, section by section; the harness section is left "
-    "out of the totals, as LOC leaves it out"
-)
 
 # Wide enough for 100 characters and the line numbers at any column width (container units): 100
 # + 4 characters of a monospace font at 0.6 em are 62.4 em. Narrower than 9 px, lines wrap
@@ -62,59 +57,35 @@ for (const picker of document.querySelectorAll(".picker")) {
 """
 
 
-@functools.cache
-def _source(suite: str) -> str:
-    return (paths.SUITES / f"{suite}.py").read_text()
-
-
-@functools.cache
-def suite_diff(suite: str) -> tuple[code.SectionDiff, ...]:
-    """The suite's file against the reference's as they are now, section by section."""
-    return tuple(
-        code.diff_sections(_source(registry.REFERENCE), _source(suite), (registry.REFERENCE, suite))
-    )
-
-
-def loc_now(suite: str) -> int | None:
-    path = paths.SUITES / f"{suite}.py"
-    return code.count_file_lines(path)["loc"] if path.exists() else None
-
-
-def changed_text(suite: str) -> str:
-    """The table's cell: code lines added and removed against the reference, as the diff shows."""
-    if suite == registry.REFERENCE:
-        return "0 (reference)"
-    if not (paths.SUITES / f"{suite}.py").exists():
-        return "—"
-    added, removed = code.lines_changed(list(suite_diff(suite)))
-    return f"+{added} −{removed}"
-
-
-def suites_in(runs) -> dict[str, Path]:
-    """The suites any of the runs holds, in registry order (the reference first)."""
+def suites_in(runs: Sequence[RunData], shown: RunData) -> list[str]:
+    """The suites any of the runs holds that the shown run's sources have, in registry order
+    (the reference first)."""
     named = {r["suite"] for data in runs for r in [*data.training, *data.incomplete]}
-    return {v.suite: v.path for v in variants() if v.suite in named and v.path.exists()}
+    found = (v.suite for v in variants() if v.suite in named and v.suite in shown.sources)
+    return list(dict.fromkeys(found))
 
 
-def column_headings(runs) -> dict[str, str]:
+def column_headings(runs: Sequence[RunData], shown: RunData) -> dict[str, str]:
     """{suite: "suite · N LOC"} for the suites the runs hold: LOC as the first run measured it,
-    else counted from the file now, and then said so."""
-    measured = {}
+    else counted on the shown run's sources, and then said so."""
+    measured: dict[str, int] = {}
     for data in runs:
-        for suite, (loc, in_run) in suite_loc(data).items():
+        for suite, (loc, in_run) in data.suite_loc.items():
             if in_run:
                 measured.setdefault(suite, loc)
+    counted = "counted on the recorded file" if shown.sources_recorded else "counted now"
     return {
         suite: f"{suite} · {measured[suite]} LOC"
         if suite in measured
-        else f"{suite} · {loc_now(suite)} LOC (counted now)"
-        for suite in suites_in(runs)
+        else f"{suite} · {shown.source_loc.get(suite)} LOC ({counted})"
+        for suite in suites_in(runs, shown)
     }
 
 
-def aligned_view(suites: dict[str, str]) -> str:
-    """suites: {suite: its column heading}. One row per section, in the reference's order."""
-    spans = {suite: code.sections(_source(suite)) for suite in suites}
+def aligned_view(data: RunData, suites: dict[str, str]) -> str:
+    """suites: {suite: its column heading}. One row per section, in the reference's order, of
+    the run's sources."""
+    spans = {suite: code.sections(data.sources[suite]) for suite in suites}
     names = list(dict.fromkeys(name for found in spans.values() for name in found))
     shown = list(suites)[:SHOWN]
     e = html.escape
@@ -127,7 +98,7 @@ def aligned_view(suites: dict[str, str]) -> str:
     for name in names:
         cells = []
         for suite in suites:
-            lines = _source(suite).splitlines()
+            lines = data.sources[suite].splitlines()
             start, end = spans[suite].get(name, (0, 0))
             text = "\n".join(lines[start:end]).strip("\n")
             formatter = HtmlFormatter(linenos="inline", linenostart=start + 1)
@@ -149,12 +120,12 @@ def aligned_view(suites: dict[str, str]) -> str:
     )
 
 
-def diff_view(suites: dict[str, str]) -> str:
+def diff_view(data: RunData, suites: dict[str, str]) -> str:
     """Each suite against the reference: its totals, then each section's diff with its counts."""
     e = html.escape
     blocks = []
-    for number, suite in enumerate(s for s in suites if s != registry.REFERENCE):
-        diffs = suite_diff(suite)
+    for number, suite in enumerate(s for s in suites if s in data.diffs):
+        diffs = data.diffs[suite]
         added, removed = code.lines_changed(list(diffs))
         parts = []
         for diff in diffs:

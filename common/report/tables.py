@@ -1,17 +1,26 @@
-"""Text shared by summary.md and index.html: the title, the facts, the tables' cells, the notes;
-and summary.md itself."""
+"""The tables' cells and the notes below them, which summary.md and index.html share; and the
+text of summary.md."""
 
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 from tabulate import tabulate
 
 from common import task
-from common.report import sources
-from common.report.run import RunData, order, suite_loc, variants
-from common.task import files
+from common.report.run import Row, RunData, order, variants
+from common.report.text import (
+    MEASURE,
+    TODAYS_SOURCES,
+    changed_text,
+    counted_on,
+    environment_facts,
+    fmt,
+    interval_text,
+    md_code,
+    mode_text,
+    row_name,
+    source_changed,
+    title,
+)
 
 HEADERS = (
     "suite",
@@ -71,92 +80,7 @@ NUMERIC_FROM = 3  # HEADERS from here on are numbers, right-aligned (TTA_HEADERS
 ERROR_WIDTH = 40  # characters of an error shown in the table; the notes below give it whole
 
 
-# --- text shared by summary.md and index.html --------------------------------------------------
-def _f(value, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
-
-
-def _plural(count, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _short_cpu(environment: dict) -> str:
-    cpu = re.sub(r"\((R|TM)\)|\bCPU\b|\s*@.*$", "", environment.get("cpu", "unknown CPU"))
-    return " ".join(cpu.split())
-
-
-def title(data: RunData) -> str:
-    rows = [*data.training, *data.time_to_accuracy, *data.incomplete]
-    count = len({r["variant"] for r in rows})
-    size = data.setting("train_size")
-    return (
-        f"{str(data.setting('dataset')).upper()}: {_plural(count, 'variant')}, "
-        f"{_plural(data.setting('epochs'), 'epoch')} on {_f(size, ',') if size else 'all'} "
-        f"training images"
-    )
-
-
-def subtitle(data: RunData) -> str:
-    """The line every plot carries: dataset, epochs, CPU and threads."""
-    size = data.setting("train_size")
-    return (
-        f"{str(data.setting('dataset')).upper()}, {_plural(data.setting('epochs'), 'epoch')}"
-        f" × {_f(size, ',') if size else 'all'} images · {_short_cpu(data.environment)}, "
-        f"{data.setting('threads')} threads"
-    )
-
-
-def environment_facts(data: RunData) -> list[tuple[str, str]]:
-    env, settings = data.environment, data.runs.get("settings", {})
-    commit = env.get("git_commit", "unknown")[:12]
-    test_size = data.training[0]["test_size"] if data.training else None
-    finished = f"finished {data.runs['finished']}" if data.runs.get("finished") else "not finished"
-    return [
-        (
-            "Machine",
-            f"{env.get('cpu', 'unknown CPU')}, {env.get('cores', '?')} cores, "
-            f"{data.setting('threads')} threads ({env.get('system', '')}, "
-            f"{env.get('machine', '')}, Python {env.get('python', '')})",
-        ),
-        (
-            "Date",
-            f"{env.get('date', data.runs.get('started', ''))} ({finished})",
-        ),
-        (
-            "Task",
-            f"{data.setting('dataset')}, {_plural(data.setting('epochs'), 'epoch')} on "
-            f"{_f(data.setting('train_size'), ',')} training images, {_f(test_size, ',')} "
-            f"test images, "
-            + (
-                f"timed in interleaved blocks of {settings['block_steps']} steps"
-                if settings.get("interleaved")
-                else _plural(settings.get("rounds", 1), "timed round")
-            )
-            + ", mode "
-            f"{settings.get('mode', 'default')}",
-        ),
-        ("Commit", commit + (" with uncommitted changes" if env.get("git_dirty") else "")),
-        ("Command", data.runs.get("command", "")),
-    ]
-
-
-def _md_code(text: str) -> str:
-    """Text from the data as Markdown code, so that <, *, _ in an error show as they are."""
-    return "`" + text.replace("`", "'") + "`"
-
-
-def _interval_text(interval: dict | None, spec: str, scale: float = 1.0) -> str:
-    if not interval:
-        return "—"
-    point, low, high = (interval[k] * scale for k in ("point", "low", "high"))
-    return f"{point:{spec}} [{low:{spec}}, {high:{spec}}]"
-
-
-def mode_text(row: dict) -> str:
-    switch = row.get("switch", "default")
-    return row["mode"] + (f" +{switch}" if switch != "default" else "")
-
-
+# --- the tables' cells ---------------------------------------------------------------------
 def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
     """The table's cells: measured rows and, in registry order among them, the incomplete
     (their error cut short: notes() gives it whole)."""
@@ -170,74 +94,87 @@ def _role(row: dict) -> str:
     return ", ".join(filter(None, (role, seed)))
 
 
-def _keyed_rows(data: RunData, markdown: bool) -> list[tuple[tuple[str, str, str], list[str]]]:
+Key = tuple[str, str, str]  # what a row is, the same in every run: (variant, mode, role)
+
+
+def _keyed_rows(data: RunData, markdown: bool) -> list[tuple[Key, list[str]]]:
     """training_rows with what a row is, the same in every run: (variant, mode, role)."""
-    known = {v.id: v for v in variants()}
-    cells = []
-    for row in data.training:
-        figures = row.get("speed", {})
-        per_step = figures.get("per_step")
-        start_up = figures.get("start_up") or {}
-        ratio = figures.get("ratio")
-        bytes_ = row.get("checkpoint_bytes")
-        if per_step:
-            step_text = f"{1e3 * per_step['point']:.2f} ± {1e3 * per_step['half_width']:.2f}"
-            images = row.get("batch_size", task.BATCH_SIZE) / per_step["point"]
-        else:  # a run without blocks: one whole-run figure
-            step_text, images = "—", row["images_per_second"]
-        cells.append(
-            (
-                (order(row["variant"], row["mode"]), row.get("switch", ""), row["label"]),
-                (row["variant"], mode_text(row), _role(row)),
-                [
-                    row["label"].split("@")[0] + (" (copy)" if row.get("group_copy") else ""),
-                    row.get("backend", ""),
-                    mode_text(row),
-                    _f(row.get("loc"), "d"),
-                    sources.changed_text(row["suite"]),
-                    step_text,
-                    _f(images, ",.0f"),
-                    _f(start_up.get("start_up_seconds"), ".2f"),
-                    _f(row.get("warm_up_seconds"), ".2f"),
-                    "1 (reference)"
-                    if figures.get("verdict") == "reference"
-                    else _interval_text(ratio, ".2f")
-                    if ratio or figures.get("single_ratio") is None
-                    else f"{figures['single_ratio']:.2f} (single)",
-                    " · ".join(f"{p:.2f}" for p in (ratio or {}).get("replicates", [])),
-                    "" if figures.get("verdict") == "reference" else figures.get("verdict", ""),
-                    _interval_text(figures.get("all_in"), ".2f")
-                    if figures.get("verdict") != "reference"
-                    else "",
-                    _f(100 * row["test_accuracy"], ".2f"),
-                    _f(row.get("peak_rss_mb"), ",.0f"),
-                    _f(row.get("import_seconds"), ".2f"),
-                    _f(bytes_ and bytes_ / 1024, ",.0f"),
-                ],
-            )
+    cells = [
+        (
+            (order(row["variant"], row["mode"]), row.get("switch", ""), row["label"]),
+            (row["variant"], mode_text(row), _role(row)),
+            _measured_cells(data, row),
         )
-    for entry in data.incomplete:
-        variant = known.get(entry["variant"])
-        error = entry.get("error") or ""
-        error = error if len(error) <= ERROR_WIDTH else error[:ERROR_WIDTH] + "…"
-        error = _md_code(error) if markdown and error else error
-        padding = [""] * (len(HEADERS) - NUMERIC_FROM - 3)
-        cells.append(
-            (
-                (order(entry["variant"]), "", entry.get("label", entry["variant"])),
-                (entry["variant"], "—", ""),
-                [
-                    entry.get("label", entry["variant"]),
-                    (variant.backend if variant else None) or "",
-                    "—",
-                    entry["status"].upper(),
-                    sources.changed_text(entry["suite"]),
-                    error,
-                    *padding,
-                ],
-            )
+        for row in data.training
+    ]
+    cells += [
+        (
+            (order(entry["variant"]), "", entry.get("label", entry["variant"])),
+            (entry["variant"], "—", ""),
+            _incomplete_cells(data, entry, markdown),
         )
+        for entry in data.incomplete
+    ]
     return [(key, row) for _, key, row in sorted(cells, key=lambda c: c[0])]
+
+
+def _measured_cells(data: RunData, row: Row) -> list[str]:
+    figures = row.get("speed", {})
+    per_step = figures.get("per_step")
+    start_up = figures.get("start_up") or {}
+    bytes_ = row.get("checkpoint_bytes")
+    if per_step:
+        step_text = f"{1e3 * per_step['point']:.2f} ± {1e3 * per_step['half_width']:.2f}"
+        images = row.get("batch_size", task.BATCH_SIZE) / per_step["point"]
+    else:  # a run without blocks: one whole-run figure
+        step_text, images = "—", row["images_per_second"]
+    reference = figures.get("verdict") == "reference"
+    return [
+        row_name(row),
+        row.get("backend", ""),
+        mode_text(row),
+        fmt(row.get("loc"), "d"),
+        changed_text(data, row["suite"]),
+        step_text,
+        fmt(images, ",.0f"),
+        fmt(start_up.get("start_up_seconds"), ".2f"),
+        fmt(row.get("warm_up_seconds"), ".2f"),
+        _ratio_cell(figures),
+        " · ".join(f"{p:.2f}" for p in (figures.get("ratio") or {}).get("replicates", [])),
+        "" if reference else figures.get("verdict", ""),
+        "" if reference else interval_text(figures.get("all_in"), ".2f"),
+        fmt(100 * row["test_accuracy"], ".2f"),
+        fmt(row.get("peak_rss_mb"), ",.0f"),
+        fmt(row.get("import_seconds"), ".2f"),
+        fmt(bytes_ and bytes_ / 1024, ",.0f"),
+    ]
+
+
+def _ratio_cell(figures: dict) -> str:
+    """vs raw PyTorch: the reference, the pooled interval, or a run's single whole-run ratio."""
+    ratio = figures.get("ratio")
+    if figures.get("verdict") == "reference":
+        return "1 (reference)"
+    if ratio or figures.get("single_ratio") is None:
+        return interval_text(ratio, ".2f")
+    return f"{figures['single_ratio']:.2f} (single)"
+
+
+def _incomplete_cells(data: RunData, entry: Row, markdown: bool) -> list[str]:
+    """A variant that did not complete: its status in the LOC column, its error cut short."""
+    variant = {v.id: v for v in variants()}.get(entry["variant"])
+    error = entry.get("error") or ""
+    error = error if len(error) <= ERROR_WIDTH else error[:ERROR_WIDTH] + "…"
+    error = md_code(error) if markdown and error else error
+    return [
+        entry.get("label", entry["variant"]),
+        (variant.backend if variant else None) or "",
+        "—",
+        entry["status"].upper(),
+        changed_text(data, entry["suite"]),
+        error,
+        *[""] * (len(HEADERS) - NUMERIC_FROM - 3),
+    ]
 
 
 def overhead_rows(data: RunData) -> list[list[str]]:
@@ -248,15 +185,13 @@ def overhead_rows(data: RunData) -> list[list[str]]:
         reference = figures.get("overhead_verdict") == "reference"
         rows.append(
             [
-                row["label"].split("@")[0] + (" (copy)" if row.get("group_copy") else ""),
+                row_name(row),
                 row.get("backend", ""),
                 row.get("switch", "default"),
                 f"{1e6 * per_step['point']:,.0f} ± {1e6 * per_step['half_width']:,.0f}"
                 if per_step
                 else "—",
-                "0 (reference)"
-                if reference
-                else _interval_text(figures.get("overhead_us"), ",.0f"),
+                "0 (reference)" if reference else interval_text(figures.get("overhead_us"), ",.0f"),
                 "" if reference else figures.get("overhead_verdict", ""),
             ]
         )
@@ -268,12 +203,12 @@ def tta_rows(data: RunData) -> list[list[str]]:
         [
             r["variant"],
             r.get("mode", ""),
-            _f(100 * r["target_accuracy"], ".2f"),
+            fmt(100 * r["target_accuracy"], ".2f"),
             "yes" if r["reached"] else "no",
-            _f(r.get("epoch_reached"), "d"),
-            _f(r.get("seconds_to_target"), ".2f"),
-            _f(r.get("eval_seconds_to_target"), ".2f"),
-            _f(r.get("epochs_cap"), "d"),
+            fmt(r.get("epoch_reached"), "d"),
+            fmt(r.get("seconds_to_target"), ".2f"),
+            fmt(r.get("eval_seconds_to_target"), ".2f"),
+            fmt(r.get("epochs_cap"), "d"),
         ]
         for r in data.time_to_accuracy
     ]
@@ -282,16 +217,16 @@ def tta_rows(data: RunData) -> list[list[str]]:
 def loc_rows(data: RunData) -> list[list[str]]:
     """Per suite: the example's logical lines (the headline LOC), the harness section's, the
     whole file's (radon, measured with the run), and the diff against raw PyTorch's example."""
-    rows = {}
+    rows: dict[str, list[str]] = {}
     for row in data.training:
         rows.setdefault(
             row["suite"],
             [
                 row["suite"],
-                _f(row.get("loc"), "d"),
-                _f(row.get("harness_loc"), "d"),
-                _f(row.get("file_loc"), "d"),
-                sources.changed_text(row["suite"]),
+                fmt(row.get("loc"), "d"),
+                fmt(row.get("harness_loc"), "d"),
+                fmt(row.get("file_loc"), "d"),
+                changed_text(data, row["suite"]),
             ],
         )
     return list(rows.values())
@@ -307,9 +242,9 @@ def accuracy_rows(data: RunData) -> list[list[str]]:
                 r["variant"],
                 r["mode"],
                 str(len(r["seeds"])),
-                f"{100 * r['mean']:.2f} ± {_f(r['sd'] and 100 * r['sd'], '.2f')}",
+                f"{100 * r['mean']:.2f} ± {fmt(r['sd'] and 100 * r['sd'], '.2f')}",
                 f"{100 * r['low']:.2f}–{100 * r['high']:.2f}",
-                "reference" if versus is None else _interval_text(versus, "+.2f", 100),
+                "reference" if versus is None else interval_text(versus, "+.2f", 100),
                 "reference" if versus is None else versus["verdict"],
                 "—" if bar is None else f"{'meets' if r['meets_bar'] else 'BELOW'} {100 * bar:g}%",
             ]
@@ -321,7 +256,7 @@ LOC_NOTE = (
     "Logical lines (radon). The example is each suite's file above its `# --- harness` section, "
     "what a learner copies; the harness section holds what exists only for the comparison "
     "(the SUITE registration, configure, describe, the callback that reports to the harness). "
-    f"+/−: {sources.MEASURE}."
+    f"+/−: {MEASURE}."
 )
 
 
@@ -364,44 +299,59 @@ def replicates_note(data: RunData) -> str:
 
 def notes(data: RunData, markdown: bool = False) -> list[str]:
     """The lines below the table, plain text."""
-    lines, reference = [], data.reference
-    sched = data.runs.get("schedule")
-    if sched and reference and reference.get("blocks"):
-        settings = data.runs.get("settings", {})
-        rounds = len(sched.get("rounds", []))
-        lines.append(
-            f"Measured side by side: every process alive at once, training in turns of "
-            f"{settings.get('block_steps')} steps, in an order shuffled each round (seed "
-            f"{sched.get('order_seed')}; {rounds} rounds). A ratio is the median over rounds of "
-            f"the reference's block time over the variant's, steady blocks only (the first, "
-            f"start-up, is apart); all-in sums every paired block, stalls included. "
-            + replicates_note(data)
-        )
-        state = reference["speed"]["machine"]
-        lines.append(
-            f"Machine during the reference's blocks: steal {state.get('steal_share', 0):.1%} "
-            f"of CPU time, CPU/wall {state.get('cpu_per_wall', 0):.2f} on "
-            f"{data.setting('threads')} threads, load {state.get('load_1min', 0):.2f}; its "
-            f"steady blocks vary by {reference['speed']['variation'] or 0:.1%} (coefficient of "
-            f"variation), {max(0.0, reference['speed']['drift_share'] or 0):.0%} of it slow drift."
-        )
-    elif data.training:
-        lines.append(
-            "Single measurement per variant: no interval (a run from before interleaving)."
-        )
-    lines += data.phase_notes + data.fault_notes
-    lines += [f"NOISY RUN: {flag}." for flag in data.flags]
+    return [
+        *_measurement_notes(data),
+        *data.phase_notes,
+        *data.fault_notes,
+        *(f"NOISY RUN: {flag}." for flag in data.flags),
+        *_code_notes(data),
+        *_run_notes(data),
+        *_incomplete_notes(data, markdown),
+    ]
+
+
+def _measurement_notes(data: RunData) -> list[str]:
+    """How the speed figures were measured, and the machine during the reference's blocks."""
+    reference, sched = data.reference, data.runs.get("schedule")
+    if not (sched and reference and reference.get("blocks")):
+        if data.training:
+            return ["Single measurement per variant: no interval (a run from before interleaving)."]
+        return []
+    settings = data.runs.get("settings", {})
+    rounds = len(sched.get("rounds", []))
+    state, figures = reference["speed"]["machine"], reference["speed"]
+    return [
+        f"Measured side by side: every process alive at once, training in turns of "
+        f"{settings.get('block_steps')} steps, in an order shuffled each round (seed "
+        f"{sched.get('order_seed')}; {rounds} rounds). A ratio is the median over rounds of "
+        f"the reference's block time over the variant's, steady blocks only (the first, "
+        f"start-up, is apart); all-in sums every paired block, stalls included. "
+        + replicates_note(data),
+        f"Machine during the reference's blocks: steal {state.get('steal_share', 0):.1%} "
+        f"of CPU time, CPU/wall {state.get('cpu_per_wall', 0):.2f} on "
+        f"{data.setting('threads')} threads, load {state.get('load_1min', 0):.2f}; its "
+        f"steady blocks vary by {figures['variation'] or 0:.1%} (coefficient of "
+        f"variation), {max(0.0, figures['drift_share'] or 0):.0%} of it slow drift.",
+    ]
+
+
+def _code_notes(data: RunData) -> list[str]:
+    """How the lines +/− are counted and on which files; a suite whose LOC differs there."""
+    lines = []
     if data.training or data.incomplete:
-        lines.append(
-            f"Lines +/− vs raw PyTorch: {sources.MEASURE}. Counted on the files as they are now."
-        )
-    for suite, (loc, measured) in suite_loc(data).items():
-        now = sources.loc_now(suite)
-        if measured and now is not None and now != loc:
-            lines.append(
-                f"{suite} has changed since the run: LOC {loc} then, {now} now; its lines +/− and "
-                f"its code below are of the file as it is now."
-            )
+        lines.append(f"Lines +/− vs raw PyTorch: {MEASURE}. {counted_on(data)}")
+    if not data.sources_recorded:
+        lines.append(TODAYS_SOURCES)
+    for suite, (loc, measured) in data.suite_loc.items():
+        counted = data.source_loc.get(suite)
+        if measured and counted is not None and counted != loc:
+            lines.append(source_changed(data, suite, loc, counted))
+    return lines
+
+
+def _run_notes(data: RunData) -> list[str]:
+    """The feeding floor, the cache load, and where the run's wall time went."""
+    lines, reference = [], data.reference
     if data.floor and reference:
         floor = data.floor["images_per_second"]
         lines.append(
@@ -429,12 +379,16 @@ def notes(data: RunData, markdown: bool = False) -> list[str]:
             f"loading, the driver) {split['harness_seconds']:.1f} s "
             f"({100 * split['harness_share']:.1f}%)."
         )
-    code = _md_code if markdown else str
-    lines += [
+    return lines
+
+
+def _incomplete_notes(data: RunData, markdown: bool) -> list[str]:
+    """Each variant that did not complete, with its whole error."""
+    code = md_code if markdown else str
+    return [
         f"{e['variant']} {e['status']}" + (f": {code(e['error'])}" if e.get("error") else "")
         for e in data.incomplete
     ]
-    return lines
 
 
 def _markdown_table(headers, rows) -> str:
@@ -558,9 +512,9 @@ def summary_parts(data: RunData, depth: int = 1, heading: str = "") -> list[str]
     return parts
 
 
-def write_summary(runs: list[tuple[str, RunData]], out: Path) -> Path:
-    """summary.md: one run as before; several, a table of runs and one side by side, then each
-    run's own part."""
+def summary(runs: list[tuple[str, RunData]]) -> str:
+    """summary.md's text: one run as before; several, a table of runs and one side by side,
+    then each run's own part."""
     if len(runs) == 1:
         parts = summary_parts(runs[0][1])
     else:
@@ -573,6 +527,4 @@ def write_summary(runs: list[tuple[str, RunData]], out: Path) -> Path:
         ]
         for label, data in runs:
             parts += summary_parts(data, depth=2, heading=f"{label} ({data.name}): ")
-    path = out / "summary.md"
-    files.write_text(path, "\n\n".join(p for p in parts if p) + "\n")
-    return path
+    return "\n\n".join(p for p in parts if p) + "\n"

@@ -40,17 +40,14 @@ def _without_docstrings(source: str) -> str:
 HARNESS_MARKER = "# --- harness"  # a suite's last section: what exists only for the comparison
 
 
-def record_sources(folder: Path) -> None:
-    """Copy every suite's file into the run folder (folder/sources/), so that the run's report
-    shows the code that was measured, not the code of the day it is rendered."""
-    for path in sorted(paths.SUITES.glob("*.py")):
-        files.write_text(folder / "sources" / path.name, path.read_text())
-
-
 def count_file_lines(path: Path) -> records.LineCounts:
     """loc: the example, the file above its harness section (the headline figure); harness_loc:
     that section; file_loc: the whole file."""
-    source = Path(path).read_text()
+    return count_source_lines(Path(path).read_text())
+
+
+def count_source_lines(source: str) -> records.LineCounts:
+    """count_file_lines of a suite's text (a copy a run recorded, say), not of its file."""
     example, marker, harness = source.partition("\n" + HARNESS_MARKER)
     counts = count_lines(example)
     whole = count_lines(source)
@@ -147,3 +144,19 @@ def lines_changed(diffs: list[SectionDiff]) -> tuple[int, int]:
     leaves it out."""
     example = [d for d in diffs if d.section != HARNESS]
     return sum(d.added for d in example), sum(d.removed for d in example)
+
+
+# --- the sources a run measured -----------------------------------------------------------------
+SOURCES = "sources"  # a run folder's copy of suites/*.py, taken as the run starts
+
+
+def record_sources(folder: Path) -> None:
+    """Copies every suite's file (suites/*.py, byte for byte) into folder/sources/, so that the
+    run's report counts, cuts and diffs the code the run measured, not the code as it is later."""
+    for path in sorted(paths.SUITES.glob("*.py")):
+        _copy(path, Path(folder) / SOURCES / path.name)
+
+
+def _copy(source: Path, target: Path) -> None:
+    content = source.read_bytes()
+    files.atomic_write(target, lambda f: f.write(content))

@@ -1,0 +1,103 @@
+"""The suites' sources a run records (code.record_sources) and the report reads back: a run's LOC,
+lines +/− and code views are of the files it measured, not of suites/ as it is today; a run
+that recorded none says that it shows today's files.
+
+The recorded run is the fixture (tests/fixtures/run) with its sources recorded, and then one
+code line added to the recorded fastai.py and ignite.py (a FAILED variant, whose LOC the report
+counts itself), so that the recorded files differ from today's.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from common import report
+from common.report.text import TODAYS_SOURCES
+from common.task import code, paths, registry
+
+from .test_report import FIXTURE, TextOf, markdown_table
+
+ADDED = "RECORDED_ONLY = 1"  # a code line that only the recorded copies have
+CHANGED = "lines +/− vs raw PyTorch"
+
+
+def today(suite: str) -> str:
+    return (paths.SUITES / f"{suite}.py").read_text()
+
+
+def with_added_line(source: str) -> str:
+    """ADDED just above the first section marker: a code line in the preamble section."""
+    lines = source.splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if code.SECTION_MARKER.match(line))
+    return "".join([*lines[:first], ADDED + "\n\n", *lines[first:]])
+
+
+def changed_today(suite: str) -> tuple[int, int]:
+    return code.lines_changed(code.diff_sections(today(registry.REFERENCE), today(suite)))
+
+
+def test_record_sources_copies_every_suite_byte_for_byte(tmp_path):
+    code.record_sources(tmp_path)
+    suites = sorted(p.name for p in paths.SUITES.glob("*.py"))
+    assert suites and sorted(p.name for p in (tmp_path / code.SOURCES).iterdir()) == suites
+    for name in suites:
+        assert (tmp_path / code.SOURCES / name).read_bytes() == (paths.SUITES / name).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("recorded")
+    shutil.copytree(FIXTURE, run_dir, dirs_exist_ok=True)
+    code.record_sources(run_dir)
+    for suite in ("fastai", "ignite"):
+        path = run_dir / code.SOURCES / f"{suite}.py"
+        path.write_text(with_added_line(path.read_text()))
+    report.write_report(run_dir)
+    return run_dir / "report"
+
+
+def test_lines_changed_are_counted_on_the_recorded_files(recorded):
+    summary = (recorded / "summary.md").read_text()
+    table = markdown_table(summary, "Training")
+    added, removed = changed_today("fastai")
+    assert table["fastai", "eager"][CHANGED] == f"+{added + 1} −{removed}"
+    added, removed = changed_today("ignite")
+    assert table["ignite", "—"][CHANGED] == f"+{added + 1} −{removed}"  # a FAILED one as well
+    added, removed = changed_today("lightning")
+    assert table["lightning", "eager"][CHANGED] == f"+{added} −{removed}"  # not changed
+
+
+def test_the_notes_say_which_files_were_counted(recorded):
+    summary = (recorded / "summary.md").read_text()
+    assert "Counted on the files the run recorded as it started" in summary
+    assert TODAYS_SOURCES not in summary and "as they are now" not in summary
+    # The fixture's LOC were measured on older files than its recorded copies (today's).
+    loc = code.count_file_lines(paths.SUITES / "raw_pytorch.py")["loc"]
+    assert f"raw_pytorch: LOC 69 measured, {loc} in the file the run recorded" in summary
+
+
+def test_the_page_shows_the_recorded_code(recorded):
+    page = (recorded / "index.html").read_text()
+    text = str(TextOf(page))
+    assert ADDED not in today("fastai")
+    aligned = page.split('id="aligned"', 1)[1].split('id="diffs"', 1)[0]
+    assert ADDED in str(TextOf(aligned))
+    diffs = page.split('id="diffs"', 1)[1]
+    assert f"+{ADDED}" in str(TextOf(diffs))
+    assert "The suites' files as the run recorded them as it started" in text
+    loc = code.count_file_lines(paths.SUITES / "ignite.py")["loc"] + 1  # ignite did not finish
+    assert f"ignite · {loc} LOC (counted on the recorded file)" in text
+
+
+def test_a_run_that_recorded_none_says_it_shows_todays_files(tmp_path):
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    summary = report.write_report(tmp_path).read_text()
+    assert summary.count(TODAYS_SOURCES) == 1
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert str(TextOf(page)).count(TODAYS_SOURCES) == 1
+    table = markdown_table(summary, "Training")
+    added, removed = changed_today("fastai")
+    assert table["fastai", "eager"][CHANGED] == f"+{added} −{removed}"
