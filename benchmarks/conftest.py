@@ -36,7 +36,7 @@ def measure(benchmark, suite, request, progress):
             pytest.skip(str(error))
         data, data_seconds = task_data_for(run)
         benchmark.group = group
-        record = runner.measure(
+        record = runner.measure_variant(
             suite,
             run,
             data,

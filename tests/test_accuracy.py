@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from common import report
-from common.report import seeds as accuracy
+from common.report import seeds
 from common.task import files
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
@@ -44,7 +44,7 @@ ROWS = [
 
 @pytest.fixture(scope="module")
 def spreads() -> dict[str, dict]:
-    return {r["variant"]: r for r in accuracy.spreads(ROWS, SETTINGS)}
+    return {r["variant"]: r for r in seeds.spreads(ROWS, SETTINGS)}
 
 
 def test_one_record_per_variant_over_its_seeds(spreads):
@@ -71,18 +71,18 @@ def test_a_difference_is_ranked_only_beyond_its_interval(spreads):
 def test_the_bar_is_judged_on_the_mean(spreads):
     assert spreads["raw_pytorch"]["bar"] == 0.985 and spreads["raw_pytorch"]["meets_bar"]
     assert not spreads["keras[jax]"]["meets_bar"]
-    other = accuracy.spreads(ROWS, {**SETTINGS, "dataset": "fashion-mnist"})
+    other = seeds.spreads(ROWS, {**SETTINGS, "dataset": "fashion-mnist"})
     assert {r["bar"] for r in other} == {None}
 
 
 def test_one_seed_is_not_a_spread():
-    assert not accuracy.has_seeds([row("raw_pytorch", 0, 0.98), row("ignite", 0, 0.98)])
-    assert accuracy.has_seeds(ROWS)
+    assert not seeds.has_seeds([row("raw_pytorch", 0, 0.98), row("ignite", 0, 0.98)])
+    assert seeds.has_seeds(ROWS)
 
 
 def seeds_record(folder: Path, settings: dict) -> None:
-    record = accuracy.run_record(accuracy.spreads(ROWS, settings), settings, "results/x", {})
-    files.write_json(folder / "report" / accuracy.FILE, record)
+    record = seeds.seeds_record(seeds.spreads(ROWS, settings), settings, "results/x", {})
+    files.write_json(folder / "report" / seeds.FILE, record)
 
 
 def test_a_comparison_report_merges_the_matching_seeds_run(tmp_path):

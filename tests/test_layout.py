@@ -96,3 +96,62 @@ def test_each_shared_chore_has_one_home(chore, home):
         str(path.relative_to(paths.ROOT)) for path, _ in modules() if chore in path.read_text()
     )
     assert holders == [home]
+
+
+# --- sizes and names ---------------------------------------------------------------------------
+LONGEST = 50  # lines of a function, its docstring left out
+LONGER = {}  # "module.function": why it is longer (none is, today)
+# Names every module of a kind holds, meaning the same thing in each: an entry point's main, the
+# kind and file name of the record a module writes.
+SHARED = {"main", "KIND", "FILE"}
+
+
+def function_lengths(source: str) -> dict[str, int]:
+    """Each function's lines, from its def to its end, less its docstring."""
+    lengths = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            lines = node.end_lineno - node.lineno + 1
+            body = node.body[0]
+            if ast.get_docstring(node) is not None:
+                lines -= body.end_lineno - body.lineno + 1
+            lengths[node.name] = max(lengths.get(node.name, 0), lines)
+    return lengths
+
+
+def test_no_function_in_common_is_longer_than_about_50_lines():
+    long = {
+        f"{module}.{name}": lines
+        for path, module in modules()
+        for name, lines in function_lengths(path.read_text()).items()
+        if lines > LONGEST and f"{module}.{name}" not in LONGER
+    }
+    assert long == {}
+
+
+def test_the_length_check_can_fail():
+    body = "\n".join(f"    x{n} = {n}" for n in range(LONGEST + 1))
+    assert function_lengths(f'def f():\n    """Doc."""\n{body}\n')["f"] == LONGEST + 2
+
+
+def public_names(source: str) -> set[str]:
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return {name for name in names if not name.startswith("_")}
+
+
+def test_no_two_public_names_in_common_collide():
+    holders: dict[str, list[str]] = {}
+    for path, module in modules():
+        for name in public_names(path.read_text()) | {module.rpartition(".")[2]}:
+            holders.setdefault(name, []).append(module)
+    collisions = {
+        name: where
+        for name, where in holders.items()
+        if len(where) > 1 and name not in SHARED | {"__init__", "__main__"}
+    }
+    assert collisions == {}

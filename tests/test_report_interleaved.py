@@ -27,7 +27,7 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def record(run_dir) -> dict:
-    return figures.load(run_dir / "report" / figures.FILE)
+    return figures.read_figures(run_dir / "report" / figures.FILE)
 
 
 def blocks_of(run_dir: Path, label: str) -> list[dict]:
@@ -101,7 +101,7 @@ def test_summary_is_rendered_from_the_record(run_dir, record):
 
 
 def test_the_record_feeds_the_table_across_runs(run_dir):
-    data = figures.load(run_dir / "report" / figures.FILE)
+    data = figures.read_figures(run_dir / "report" / figures.FILE)
     headers, rows = figures.across_runs([data, data])
     lightning = next(r for r in rows if r[0] == "lightning")
     assert lightning[-1] == "0.000"  # the same run twice: no distance from the mean
@@ -112,4 +112,4 @@ def test_a_file_that_is_not_a_record_is_refused(tmp_path):
     path = tmp_path / "figures.json"
     path.write_text('{"kind": "something else"}')
     with pytest.raises(figures.ReportError, match="not a comparison-figures record"):
-        figures.load(path)
+        figures.read_figures(path)

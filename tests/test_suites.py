@@ -27,7 +27,7 @@ SMOKE = RunConfig(epochs=1, train_size=4000, test_size=2000)
 @pytest.fixture
 def smoke_record(suite):
     data, _ = task_data_for(SMOKE)
-    return runner.measure(suite, SMOKE, data)
+    return runner.measure_variant(suite, SMOKE, data)
 
 
 def test_model_has_the_task_parameter_count(smoke_record):
@@ -130,4 +130,4 @@ def test_a_device_the_framework_does_not_see_is_one_setting_error(suite):
     run = SMOKE.with_(train_size=256, test_size=100, device="cuda:7")
     data, _ = task_data_for(run)
     with pytest.raises(task.SettingError, match=r"^device 'cuda:7': "):
-        runner.measure(suite, run, data)
+        runner.measure_variant(suite, run, data)

@@ -69,7 +69,7 @@ class _Trained:
         return sum(h.train_seconds for h in self.rounds) / len(self.rounds)
 
 
-def measure(
+def measure_variant(
     suite: LoadedSuite,
     run: RunConfig,
     data: TaskData,

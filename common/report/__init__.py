@@ -31,8 +31,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from common.report import figures, plots, tables
-from common.report import seeds as accuracy
+from common.report import figures, plots, seeds, tables
 from common.report.analysis import load_run
 from common.report.page import Svgs, html_page
 from common.report.plots import PLOTS, plot_modes
@@ -78,10 +77,10 @@ def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
     files.write_text(out / "index.html", html_page(runs, extra=ddp))
     if not more and datas[0].accuracy_source == "this run":  # for comparisons' reports to merge
         data = datas[0]
-        record = accuracy.run_record(
+        record = seeds.seeds_record(
             data.accuracy, data.runs.get("settings", {}), f"results/{data.name}", data.environment
         )
-        files.write_json(out / accuracy.FILE, record)
+        files.write_json(out / seeds.FILE, record)
     return out / "summary.md"
 
 
@@ -89,7 +88,7 @@ def _write_figures(datas: list[RunData], out: Path) -> None:
     """report/figures.json, read back and attached to the runs: what the rest renders from."""
     path = out / figures.FILE
     files.write_json(path, figures.record(datas))
-    for data, written in zip(datas, figures.load(path)["runs"], strict=True):
+    for data, written in zip(datas, figures.read_figures(path)["runs"], strict=True):
         figures.attach(data, written)
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from common.measure import speed
-from common.report import seeds as accuracy
-from common.report.run import Row, RunData, order, read_run, variants
+from common.report import seeds
+from common.report.run import Row, RunData, known_variants, order, read_run
 from common.task import code, paths, registry
 
 SEEDS_RECORDS = paths.RECORDS  # seeds-<dataset>/
@@ -288,9 +288,9 @@ def _accuracy(data: RunData, rows: list[Row]) -> tuple[list[dict], str]:
     seeds run's (common/report/seeds.py); and where they come from."""
     settings = data.runs.get("settings", {})
     spreads, source = [], ""
-    if accuracy.has_seeds(rows):
-        spreads, source = accuracy.spreads(rows, settings), "this run"
-    elif found := accuracy.find_spreads(
+    if seeds.has_seeds(rows):
+        spreads, source = seeds.spreads(rows, settings), "this run"
+    elif found := seeds.find_spreads(
         data.folder, settings, SEEDS_RECORDS / f"seeds-{settings.get('dataset', 'mnist')}"
     ):
         spreads, source = found
@@ -302,7 +302,7 @@ def _analyse_code(data: RunData) -> None:
     """LOC and the diff against the reference of each suite the run or the registry names,
     counted on the run's sources (data.sources: recorded, else today's)."""
     named = {r["suite"] for r in [*data.training, *data.incomplete]}
-    wanted = [s for s in data.sources if s in named or s in {v.suite for v in variants()}]
+    wanted = [s for s in data.sources if s in named or s in {v.suite for v in known_variants()}]
     data.source_loc = {s: code.count_source_lines(data.sources[s])["loc"] for s in wanted}
     reference = data.sources.get(registry.REFERENCE)
     data.diffs = {
@@ -329,7 +329,7 @@ def _suite_loc(data: RunData) -> dict[str, tuple[int, bool]]:
         suite = entry["suite"]
         if suite not in locs and suite in data.source_loc:
             locs[suite] = (data.source_loc[suite], False)
-    ranks = [v.suite for v in variants()]
+    ranks = [v.suite for v in known_variants()]
     return dict(
         sorted(
             locs.items(),

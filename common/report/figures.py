@@ -78,7 +78,7 @@ def attach(data: RunData, figures: dict) -> None:
     data.figures = figures
 
 
-def load(path: Path) -> dict:
+def read_figures(path: Path) -> dict:
     """A figures.json, checked to be one."""
     try:
         found = json.loads(Path(path).read_text())
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path, nargs="+", help="run folders with a report/")
     args = parser.parse_args(argv)
     try:
-        records = [load(run_dir / "report" / FILE) for run_dir in args.run_dir]
+        records = [read_figures(run_dir / "report" / FILE) for run_dir in args.run_dir]
     except ReportError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     headers, rows = across_runs(records)

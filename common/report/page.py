@@ -128,7 +128,7 @@ def html_page(runs: list[tuple[str, RunData, Svgs]], extra: str | None = None) -
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(heading)}</title>
-<style>{CSS}{sources.CSS}{HtmlFormatter().get_style_defs(".highlight")}</style></head>
+<style>{CSS}{sources.SOURCES_CSS}{HtmlFormatter().get_style_defs(".highlight")}</style></head>
 <body>
 <h1>{e(heading)}</h1>
 {body}

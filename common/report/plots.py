@@ -11,7 +11,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from common import task
-from common.report.run import Row, RunData, variants
+from common.report.run import Row, RunData, known_variants
 from common.report.text import counted_loc, mode_text, subtitle
 
 
@@ -19,7 +19,7 @@ from common.report.text import counted_loc, mode_text, subtitle
 @functools.cache
 def _colors() -> dict[str, tuple]:
     palette = matplotlib.colormaps["tab10"]
-    return {v.id: palette(i % 10) for i, v in enumerate(variants())}
+    return {v.id: palette(i % 10) for i, v in enumerate(known_variants())}
 
 
 def _color(variant_id: str):
@@ -113,7 +113,7 @@ def plot_loc(data: RunData) -> Figure | None:
     if not locs:
         return None
     first: dict[str, str] = {}
-    for v in variants():
+    for v in known_variants():
         first.setdefault(v.suite, v.id)
     fig, ax = _figure(data, "Lines of code per suite", 4.2, grid="y")
     names = list(locs)

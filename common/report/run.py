@@ -18,7 +18,7 @@ Row = dict[str, Any]  # one benchmark's extra_info, or a runs.json entry, with t
 
 
 @functools.cache
-def variants() -> tuple[registry.Variant, ...]:
+def known_variants() -> tuple[registry.Variant, ...]:
     return tuple(registry.variants())
 
 
@@ -110,7 +110,7 @@ def _read_json(path: Path) -> dict:
 
 def order(variant_id: str, mode: str | None = None) -> tuple:
     """Registry order (raw PyTorch first); within a variant its default mode, then the others."""
-    known = {v.id: (i, v) for i, v in enumerate(variants())}
+    known = {v.id: (i, v) for i, v in enumerate(known_variants())}
     position, variant = known.get(variant_id, (len(known), None))
     default = variant.modes[0] if variant and variant.modes else "default"
     if mode is None:  # a variant that did not complete: after its measured rows

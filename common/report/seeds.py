@@ -25,11 +25,11 @@ from pathlib import Path
 from scipy import stats
 
 from common import task
+from common.measure.speed import CONFIDENCE
 from common.task import registry
 
 KIND = "accuracy-over-seeds"
 FILE = "accuracy_over_seeds.json"  # in a seeds run's report/ folder; read back when merging
-CONFIDENCE = 0.95
 # What must match for a seeds run to stand for a comparison's accuracy.
 MATCHING = ("dataset", "epochs", "train_size", "test_size", "model", "batch_size", "init")
 MACHINE = ("cpu", "cores", "threads", "date", "git_commit")  # what a merged record says it ran on
@@ -147,14 +147,12 @@ def _matching(settings: dict) -> dict:
     return {k: settings[k] if settings.get(k) is not None else DEFAULTS[k] for k in MATCHING}
 
 
-def run_record(records: list[dict], settings: dict, source: str, environment: dict) -> dict:
+def seeds_record(records: list[dict], settings: dict, source: str, environment: dict) -> dict:
     """What a seeds run's report writes to report/FILE, for other reports to merge."""
     return {
         "kind": f"{KIND}-run",
         "source": source,
         "settings": _matching(settings),
-        "machine": {
-            k: environment.get(k) for k in ("cpu", "cores", "threads", "date", "git_commit")
-        },
+        "machine": {k: environment.get(k) for k in MACHINE},
         "variants": records,
     }

@@ -14,7 +14,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer
 
-from common.report.run import RunData, variants
+from common.report.run import RunData, known_variants
 from common.task import code, registry
 
 SHOWN = 2  # columns the aligned view shows before the reader picks: the first suites in order
@@ -22,7 +22,7 @@ SHOWN = 2  # columns the aligned view shows before the reader picks: the first s
 # Wide enough for 100 characters and the line numbers at any column width (container units): 100
 # + 4 characters of a monospace font at 0.6 em are 62.4 em. Narrower than 9 px, lines wrap
 # rather than scroll.
-CSS = """
+SOURCES_CSS = """
 .picker{display:flex;flex-wrap:wrap;gap:.3rem 1rem;margin:.5rem 0;position:sticky;top:0;
 background:#fff;z-index:2;padding:.4rem 0;border-bottom:1px solid #d0d7de}
 .aligned{display:grid;grid-template-columns:repeat(var(--cols),minmax(0,1fr));gap:0 .5rem}
@@ -61,7 +61,7 @@ def suites_in(runs: Sequence[RunData], shown: RunData) -> list[str]:
     """The suites any of the runs holds that the shown run's sources have, in registry order
     (the reference first)."""
     named = {r["suite"] for data in runs for r in [*data.training, *data.incomplete]}
-    found = (v.suite for v in variants() if v.suite in named and v.suite in shown.sources)
+    found = (v.suite for v in known_variants() if v.suite in named and v.suite in shown.sources)
     return list(dict.fromkeys(found))
 
 

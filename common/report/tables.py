@@ -6,7 +6,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from common import task
-from common.report.run import Row, RunData, order, variants
+from common.report.run import Row, RunData, known_variants, order
 from common.report.text import (
     MEASURE,
     TODAYS_SOURCES,
@@ -162,7 +162,7 @@ def _ratio_cell(figures: dict) -> str:
 
 def _incomplete_cells(data: RunData, entry: Row, markdown: bool) -> list[str]:
     """A variant that did not complete: its status in the LOC column, its error cut short."""
-    variant = {v.id: v for v in variants()}.get(entry["variant"])
+    variant = {v.id: v for v in known_variants()}.get(entry["variant"])
     error = entry.get("error") or ""
     error = error if len(error) <= ERROR_WIDTH else error[:ERROR_WIDTH] + "…"
     error = md_code(error) if markdown and error else error

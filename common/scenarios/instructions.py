@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             "records": records,
         },
     )
-    table = summary(records)
+    table = instructions_table(records)
     files.write_text(run_dir / "summary.md", table + "\n")
     print(table)
     failed = [r for r in records if "error" in r or not r.get("agree", True)]
@@ -206,7 +206,7 @@ def _count_all(suites: list[str], args) -> list[dict]:
     return records
 
 
-def summary(records: list[dict]) -> str:
+def instructions_table(records: list[dict]) -> str:
     from tabulate import tabulate
 
     rows = []

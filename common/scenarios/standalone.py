@@ -40,7 +40,7 @@ def main(module_name: str, argv: list[str] | None = None) -> int:
             f"{variant.id}: {data.train_size} training images, {run.epochs} epochs, "
             f"{run.threads} threads (data loaded in {data_seconds:.2f} s)"
         )
-        record = runner.measure(suite, run, data, log=say, data_seconds=data_seconds)
+        record = runner.measure_variant(suite, run, data, log=say, data_seconds=data_seconds)
         if args.record and first:
             files.write_json(args.record, record)
     except (SettingError, DataError) as error:
