@@ -9,6 +9,7 @@ counts itself), so that the recorded files differ from today's.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -101,3 +102,21 @@ def test_a_run_that_recorded_none_says_it_shows_todays_files(tmp_path):
     table = markdown_table(summary, "Training")
     added, removed = changed_today("fastai")
     assert table["fastai", "eager"][CHANGED] == f"+{added} −{removed}"
+
+
+@pytest.mark.parametrize("name", ["run", "interleaved"])
+def test_run_folders_written_before_the_layout_still_load(tmp_path, name):
+    """Both fixtures were recorded by the code before common/ had its four parts: no sources/,
+    no kind on a training record. Their reports still render every variant they ran."""
+    folder = FIXTURE.parent / name
+    benchmarks = json.loads((folder / "benchmark.json").read_text())["benchmarks"]
+    trained = [b["extra_info"] for b in benchmarks if "epoch_history" in b["extra_info"]]
+    assert trained and not any("kind" in info for info in trained)
+    assert not (folder / code.SOURCES).exists()
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    summary = report.write_report(tmp_path).read_text()
+    record = json.loads((tmp_path / "report" / "figures.json").read_text())
+    assert record["kind"] == "comparison-figures"
+    shown = {row["label"] for run in record["runs"] for row in run["rows"]}
+    assert {info["variant"] for info in trained} <= {label.split("#")[0] for label in shown}
+    assert TODAYS_SOURCES in summary
