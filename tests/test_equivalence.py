@@ -38,15 +38,20 @@ STEPS = 50
 RUN = RunConfig(epochs=1, train_size=STEPS * task.BATCH_SIZE, test_size=1000)
 
 
-def step_losses(variant: registry.Variant) -> list[float]:
+def recorded_losses(variant: registry.Variant, run: RunConfig) -> list[float]:
+    """Every step's loss of the variant trained with the run's settings."""
     reason = variant.missing()
     if reason:
         pytest.skip(reason)
     suite = registry.load(variant).module
-    data, _ = task_data_for(RUN)
-    hooks = TrainingHooks(epochs=RUN.epochs, record_steps=True)
-    suite.train(suite.build_model(RUN), data, RUN, hooks)
-    return hooks.step_losses[:STEPS]
+    data, _ = task_data_for(run)
+    hooks = TrainingHooks(epochs=run.epochs, record_steps=True)
+    suite.train(suite.build_model(run), data, run, hooks)
+    return hooks.step_losses
+
+
+def step_losses(variant: registry.Variant) -> list[float]:
+    return recorded_losses(variant, RUN)[:STEPS]
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +71,8 @@ def test_first_steps_match_raw_pytorch(name, reference_losses):
 def test_reference_losses_depend_on_the_seed(reference_losses):
     """Guards the test above: different seeds must give different losses, else it proves nothing."""
     (reference,) = registry.select([registry.REFERENCE])
-    suite = registry.load(reference).module
-    run = RUN.with_(seed=RUN.seed + 1)
-    data, _ = task_data_for(run)
-    hooks = TrainingHooks(epochs=1, record_steps=True)
-    suite.train(suite.build_model(run), data, run, hooks)
-    assert np.abs(np.array(hooks.step_losses[:STEPS]) - reference_losses).max() > 1e-3
+    other_seed = recorded_losses(reference, RUN.with_(seed=RUN.seed + 1))[:STEPS]
+    assert np.abs(np.array(other_seed) - reference_losses).max() > 1e-3
 
 
 EPOCHS_RUN = RUN.with_(epochs=2, train_size=20 * task.BATCH_SIZE + 40, test_size=500)
@@ -79,14 +80,7 @@ EPOCHS_RUN = RUN.with_(epochs=2, train_size=20 * task.BATCH_SIZE + 40, test_size
 
 def epoch_losses(variant: registry.Variant) -> list[float]:
     """Every step's loss over two epochs, an evaluation between them."""
-    reason = variant.missing()
-    if reason:
-        pytest.skip(reason)
-    suite = registry.load(variant).module
-    data, _ = task_data_for(EPOCHS_RUN)
-    hooks = TrainingHooks(epochs=2, record_steps=True)
-    suite.train(suite.build_model(EPOCHS_RUN), data, EPOCHS_RUN, hooks)
-    return hooks.step_losses
+    return recorded_losses(variant, EPOCHS_RUN)
 
 
 @pytest.mark.parametrize("name", STEP_EQUIVALENT)
