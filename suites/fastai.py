@@ -51,6 +51,11 @@ def convnet() -> nn.Sequential:
     )
 
 
+def linear() -> nn.Sequential:
+    """--model linear: its kernels cost next to nothing, so a step times the framework alone."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
+
+
 def build_model(run: RunConfig) -> nn.Module:
     set_seed(run.seed)  # fastai's: seeds torch (CPU and CUDA), numpy and random
     model = convnet() if run.model == "convnet" else linear()
@@ -210,11 +215,6 @@ class ReportToHooks(Callback):
         mean_loss = float(self.loss_sum) / self.seen
         if self.hooks.epoch_end(self.learn.epoch + 1, mean_loss, test_accuracy):
             raise CancelFitException
-
-
-def linear() -> nn.Sequential:
-    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
 def quiet(learn: Learner, switch: str) -> None:

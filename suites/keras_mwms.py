@@ -43,6 +43,17 @@ def convnet() -> keras.Sequential:
     )
 
 
+def linear() -> keras.Sequential:
+    """--model linear: its kernels cost next to nothing, so a step times the framework alone."""
+    return keras.Sequential(
+        [
+            keras.Input((task.IMAGE_SIZE, task.IMAGE_SIZE, 1)),
+            layers.Flatten(),
+            layers.Dense(task.NUM_CLASSES),
+        ]
+    )
+
+
 def build_model(run: RunConfig) -> keras.Model:
     # Seeds Python, NumPy, the backend and Keras' own SeedGenerator (init, dropout); fit's
     # shuffle draws from them too.
@@ -260,17 +271,6 @@ def copy_torch_weights(torch_model, keras_model: keras.Model) -> None:
     weight = numpy(linear_layer.weight).reshape(-1, channels, height, width)
     kernel = weight.transpose(2, 3, 1, 0).reshape(height * width * channels, -1)
     dense.set_weights([kernel, numpy(linear_layer.bias)])
-
-
-def linear() -> keras.Sequential:
-    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
-    return keras.Sequential(
-        [
-            keras.Input((task.IMAGE_SIZE, task.IMAGE_SIZE, 1)),
-            layers.Flatten(),
-            layers.Dense(task.NUM_CLASSES),
-        ]
-    )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,11 @@ def convnet() -> nn.Sequential:
     )
 
 
+def linear() -> nn.Sequential:
+    """--model linear: its kernels cost next to nothing, so a step times the framework alone."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
+
+
 class ConvNet(pl.LightningModule):
     def __init__(self, model: str = "convnet") -> None:
         super().__init__()
@@ -229,11 +234,6 @@ class ReportToHooks(pl.Callback):
 
 def report_to(hooks: TrainingHooks, switch: str) -> ReportToHooks:
     return BarebonesReport(hooks) if switch == "barebones" else ReportToHooks(hooks)
-
-
-def linear() -> nn.Sequential:
-    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
 def trainer_options(switch: str) -> dict:
