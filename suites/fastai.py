@@ -51,6 +51,11 @@ def convnet() -> nn.Sequential:
     )
 
 
+def linear() -> nn.Sequential:
+    """--model linear: its kernels cost next to nothing, so a step times the framework alone."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
+
+
 def build_model(run: RunConfig) -> nn.Module:
     set_seed(run.seed)  # fastai's: seeds torch (CPU and CUDA), numpy and random
     model = convnet() if run.model == "convnet" else linear()
@@ -108,8 +113,49 @@ def make_learner(model: nn.Module, dls: DataLoaders, run: RunConfig) -> Learner:
         ),
         metrics=accuracy,
     )
-    quiet(learn, run.switch)  # the harness prints each epoch itself: see the end
+    # The harness prints one line per epoch: no progress bars (the ProgressCallback that fastai
+    # gives every Learner once fastai.callback.progress is imported, as by fastai.vision.all)
+    # and no per-epoch table (the Recorder prints it through learn.logger). --switch defaults
+    # keeps both, which the overhead scenario measures.
+    if run.switch != "defaults":
+        learn.remove_cbs(ProgressCallback)
+        learn.logger = noop
     return learn
+
+
+class ReportToHooks(Callback):
+    """Reports fastai's training events to the harness's TrainingHooks."""
+
+    order = Recorder.order + 1  # after_epoch runs once the Recorder has stored the metrics
+    run_valid = False  # batch events only while training
+
+    def __init__(self, hooks: TrainingHooks) -> None:
+        self.hooks = hooks
+
+    def before_train(self) -> None:
+        # The Recorder's train_loss is an exponentially smoothed loss, not the epoch's mean, so
+        # sum it here, weighted by batch size (on the device: no sync per step).
+        self.loss_sum, self.seen = 0.0, 0
+
+    def after_batch(self) -> None:
+        loss, images = self.learn.loss.detach(), find_bs(self.learn.yb)
+        self.loss_sum += loss * images
+        self.seen += images
+        self.hooks.batch_end(loss)
+
+    def before_validate(self) -> None:
+        self.hooks.validation_start()
+
+    def after_validate(self) -> None:
+        self.hooks.validation_end()
+
+    def after_epoch(self) -> None:
+        # Read as fastai's TrackerCallback reads a metric: the Recorder's row for this epoch,
+        # whose columns are its metric_names less "epoch" (train_loss, valid_loss, accuracy).
+        test_accuracy = self.recorder.values[-1][self.recorder.metric_names[1:].index("accuracy")]
+        mean_loss = float(self.loss_sum) / self.seen
+        if self.hooks.epoch_end(self.learn.epoch + 1, mean_loss, test_accuracy):
+            raise CancelFitException
 
 
 def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> Learner:
@@ -175,56 +221,6 @@ def describe(learn: Learner) -> dict:
         "backend": "torch",
         "parameters": sum(p.numel() for p in learn.model.parameters()),
     }
-
-
-class ReportToHooks(Callback):
-    """Reports fastai's training events to the harness's TrainingHooks."""
-
-    order = Recorder.order + 1  # after_epoch runs once the Recorder has stored the metrics
-    run_valid = False  # batch events only while training
-
-    def __init__(self, hooks: TrainingHooks) -> None:
-        self.hooks = hooks
-
-    def before_train(self) -> None:
-        # The Recorder's train_loss is an exponentially smoothed loss, not the epoch's mean, so
-        # sum it here, weighted by batch size (on the device: no sync per step).
-        self.loss_sum, self.seen = 0.0, 0
-
-    def after_batch(self) -> None:
-        loss, images = self.learn.loss.detach(), find_bs(self.learn.yb)
-        self.loss_sum += loss * images
-        self.seen += images
-        self.hooks.batch_end(loss)
-
-    def before_validate(self) -> None:
-        self.hooks.validation_start()
-
-    def after_validate(self) -> None:
-        self.hooks.validation_end()
-
-    def after_epoch(self) -> None:
-        # Read as fastai's TrackerCallback reads a metric: the Recorder's row for this epoch,
-        # whose columns are its metric_names less "epoch" (train_loss, valid_loss, accuracy).
-        test_accuracy = self.recorder.values[-1][self.recorder.metric_names[1:].index("accuracy")]
-        mean_loss = float(self.loss_sum) / self.seen
-        if self.hooks.epoch_end(self.learn.epoch + 1, mean_loss, test_accuracy):
-            raise CancelFitException
-
-
-def linear() -> nn.Sequential:
-    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
-
-
-def quiet(learn: Learner, switch: str) -> None:
-    """The harness prints one line per epoch: no progress bars (the ProgressCallback that fastai
-    gives every Learner once fastai.callback.progress is imported, as by fastai.vision.all) and
-    no per-epoch table (the Recorder prints it through learn.logger). The overhead scenario's
-    "defaults" switch (python -m common compare --overhead) measures fastai with both."""
-    if switch != "defaults":
-        learn.remove_cbs(ProgressCallback)
-        learn.logger = noop
 
 
 if __name__ == "__main__":

@@ -46,6 +46,11 @@ def convnet() -> nn.Sequential:
     )
 
 
+def linear() -> nn.Sequential:
+    """--model linear: its kernels cost next to nothing, so a step times the framework alone."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
+
+
 def build_model(run: RunConfig) -> nn.Module:
     # Seeds torch (CPU and CUDA), NumPy and Python's random.
     manual_seed(run.seed)
@@ -123,7 +128,10 @@ def train(model: nn.Module, data: TaskData, run: RunConfig, hooks: TrainingHooks
         if hooks.epoch_end(engine.state.epoch, engine.state.metrics["loss"], accuracy):
             engine.terminate()
 
-    attach_switch(trainer, run.switch)  # the overhead scenario's: see the end
+    # No progress bar: the harness prints each epoch itself. --switch progress_bar attaches the
+    # one of Ignite's examples, updated every step, which the overhead scenario measures.
+    if run.switch == "progress_bar":
+        ProgressBar().attach(trainer)
     trainer.run(loader, max_epochs=run.epochs)
     return model
 
@@ -193,18 +201,6 @@ def describe(model: nn.Module) -> dict:
         "backend": "torch",
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-
-
-def linear() -> nn.Sequential:
-    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
-
-
-def attach_switch(trainer: Engine, switch: str) -> None:
-    """The overhead scenario's switch, measured beside the suite as written (python -m
-    common compare --overhead): the progress bar of Ignite's examples, updated every step."""
-    if switch == "progress_bar":
-        ProgressBar().attach(trainer)
 
 
 if __name__ == "__main__":

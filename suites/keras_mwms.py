@@ -43,6 +43,17 @@ def convnet() -> keras.Sequential:
     )
 
 
+def linear() -> keras.Sequential:
+    """--model linear: its kernels cost next to nothing, so a step times the framework alone."""
+    return keras.Sequential(
+        [
+            keras.Input((task.IMAGE_SIZE, task.IMAGE_SIZE, 1)),
+            layers.Flatten(),
+            layers.Dense(task.NUM_CLASSES),
+        ]
+    )
+
+
 def build_model(run: RunConfig) -> keras.Model:
     # Seeds Python, NumPy, the backend and Keras' own SeedGenerator (init, dropout); fit's
     # shuffle draws from them too.
@@ -50,8 +61,7 @@ def build_model(run: RunConfig) -> keras.Model:
     # Keras' default init (glorot_uniform kernels, zero biases), not torch's (kaiming_uniform
     # with a=sqrt(5), uniform biases): the task leaves each framework its own.
     with strategy().scope():  # the weights are created mirrored on every worker
-        model = convnet() if run.model == "convnet" else linear()
-    return start_from_torch(model, run) if run.init == "torch" else model  # see the end
+        return convnet() if run.model == "convnet" else linear()
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -75,6 +85,33 @@ def compile_options(mode: str) -> dict:
     # jax.jit, which is XLA (with jit_compile=False Keras would run JAX op by op), so "graph"
     # is "xla" there. torch has no graph short of torch.compile: Keras runs it eagerly.
     return {"run_eagerly": False, "jit_compile": keras.backend.backend() == "jax"}
+
+
+class ReportToHooks(keras.callbacks.Callback):
+    """Keras' callback events, forwarded to the harness."""
+
+    def __init__(self, hooks: TrainingHooks) -> None:
+        super().__init__()
+        self.hooks = hooks
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Overriding it makes Keras copy the logs to Python floats after every step (a sync that
+        # fit() with verbose=0 and no per-batch callback skips, and that its progress bar pays).
+        # The harness needs it to time blocks of steps; the overhead scenario measures its cost.
+        self.hooks.batch_end(logs["loss"])
+
+    def on_test_begin(self, logs=None):
+        # fit() runs its validation through evaluate(), which fires these with fit's callbacks.
+        self.hooks.validation_start()
+
+    def on_test_end(self, logs=None):
+        self.hooks.validation_end()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Keras counts epochs from 0. logs["loss"] is the epoch's mean loss weighted by batch
+        # size, like raw_pytorch's; val_accuracy is measured on validation_data.
+        if self.hooks.epoch_end(epoch + 1, logs["loss"], logs["val_accuracy"]):
+            self.model.stop_training = True
 
 
 def train(model: keras.Model, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> keras.Model:
@@ -201,39 +238,20 @@ def describe(model: keras.Model) -> dict:
     }
 
 
-class ReportToHooks(keras.callbacks.Callback):
-    """Keras' callback events, forwarded to the harness."""
-
-    def __init__(self, hooks: TrainingHooks) -> None:
-        super().__init__()
-        self.hooks = hooks
-
-    def on_train_batch_end(self, batch, logs=None):
-        # Overriding it makes Keras copy the logs to Python floats after every step (a sync that
-        # fit() with verbose=0 and no per-batch callback skips, and that its progress bar pays).
-        # The harness needs it to time blocks of steps; the overhead scenario measures its cost.
-        self.hooks.batch_end(logs["loss"])
-
-    def on_test_begin(self, logs=None):
-        # fit() runs its validation through evaluate(), which fires these with fit's callbacks.
-        self.hooks.validation_start()
-
-    def on_test_end(self, logs=None):
-        self.hooks.validation_end()
-
-    def on_epoch_end(self, epoch, logs=None):
-        # Keras counts epochs from 0. logs["loss"] is the epoch's mean loss weighted by batch
-        # size, like raw_pytorch's; val_accuracy is measured on validation_data.
-        if self.hooks.epoch_end(epoch + 1, logs["loss"], logs["val_accuracy"]):
-            self.model.stop_training = True
+# --init torch belongs to the comparison, not the example: the contract's build_model is the
+# example's, started from raw PyTorch's initial weights when asked.
+example_build_model = build_model
 
 
-def start_from_torch(model: keras.Model, run: RunConfig) -> keras.Model:
+def build_model(run: RunConfig) -> keras.Model:
     """--init torch: raw PyTorch's initial weights for the same seed, so that what is left of a
     gap to raw PyTorch is the framework (its kernels, Adam's epsilon), not the initialization."""
-    from suites import raw_pytorch
+    model = example_build_model(run)
+    if run.init == "torch":
+        from suites import raw_pytorch
 
-    copy_torch_weights(raw_pytorch.build_model(run.with_(device="cpu", init="framework")), model)
+        torch_model = raw_pytorch.build_model(run.with_(device="cpu", init="framework"))
+        copy_torch_weights(torch_model, model)
     return model
 
 
@@ -260,17 +278,6 @@ def copy_torch_weights(torch_model, keras_model: keras.Model) -> None:
     weight = numpy(linear_layer.weight).reshape(-1, channels, height, width)
     kernel = weight.transpose(2, 3, 1, 0).reshape(height * width * channels, -1)
     dense.set_weights([kernel, numpy(linear_layer.bias)])
-
-
-def linear() -> keras.Sequential:
-    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
-    return keras.Sequential(
-        [
-            keras.Input((task.IMAGE_SIZE, task.IMAGE_SIZE, 1)),
-            layers.Flatten(),
-            layers.Dense(task.NUM_CLASSES),
-        ]
-    )
 
 
 if __name__ == "__main__":

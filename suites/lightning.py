@@ -46,6 +46,11 @@ def convnet() -> nn.Sequential:
     )
 
 
+def linear() -> nn.Sequential:
+    """--model linear: its kernels cost next to nothing, so a step times the framework alone."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
+
+
 class ConvNet(pl.LightningModule):
     def __init__(self, model: str = "convnet") -> None:
         super().__init__()
@@ -99,6 +104,7 @@ def resolve_device(requested: str) -> torch.device:
 
 def make_trainer(run: RunConfig, callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
     device = resolve_device(run.device)
+    defaults = run.switch == "defaults"
     return pl.Trainer(
         accelerator=device.type,
         devices=1 if device.index is None else [device.index],
@@ -106,7 +112,16 @@ def make_trainer(run: RunConfig, callbacks: list[pl.Callback] | None = None) -> 
         callbacks=callbacks,
         # No sanity-check validation before training: the task validates after each epoch only.
         num_sanity_val_steps=0,
-        **trainer_options(run.switch),  # the harness's console and files: see the end
+        # The harness prints each epoch and times the run: no progress bar, no model summary, no
+        # logger or checkpoint files. The overhead scenario measures Lightning's own defaults
+        # (--switch defaults) and its barebones mode (--switch barebones) beside this.
+        enable_progress_bar=defaults,
+        enable_model_summary=defaults,
+        logger=defaults,  # TensorBoard's, or a CSVLogger where tensorboard is not installed
+        enable_checkpointing=defaults,
+        # The logs and checkpoints go to a fresh folder, not the working directory.
+        default_root_dir=tempfile.mkdtemp(prefix="lightning-defaults-") if defaults else None,
+        barebones=run.switch == "barebones",
     )
 
 
@@ -133,8 +148,50 @@ def make_eval_loader(dataset: TensorDataset) -> DataLoader:
 
 
 # --- training ----------------------------------------------------------------------------------
+class ReportToHooks(pl.Callback):
+    """Forwards the Trainer's events to the harness. Lightning 2.x validates at the end of each
+    training epoch, before on_train_epoch_end, so the epoch's val_accuracy is ready there."""
+
+    def __init__(self, hooks: TrainingHooks) -> None:
+        self.hooks = hooks
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.hooks.batch_end(outputs["loss"])
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self.hooks.validation_start()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self.hooks.validation_end()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        metrics = trainer.callback_metrics
+        epoch = trainer.current_epoch + 1
+        if self.hooks.epoch_end(epoch, metrics["train_loss"], metrics["val_accuracy"]):
+            trainer.should_stop = True
+
+
+class BarebonesReport(ReportToHooks):
+    """Trainer(barebones=True) ignores self.log: the epoch's figures are gathered here instead."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.loss_sum, self.seen = 0.0, 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.loss_sum += outputs["loss"].detach() * len(batch[1])
+        self.seen += len(batch[1])
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        accuracy = pl_module.accuracy.compute()
+        pl_module.accuracy.reset()
+        if self.hooks.epoch_end(trainer.current_epoch + 1, self.loss_sum / self.seen, accuracy):
+            trainer.should_stop = True
+
+
 def train(model: ConvNet, data: TaskData, run: RunConfig, hooks: TrainingHooks) -> ConvNet:
-    trainer = make_trainer(run, callbacks=[report_to(hooks, run.switch)])
+    report = BarebonesReport(hooks) if run.switch == "barebones" else ReportToHooks(hooks)
+    trainer = make_trainer(run, callbacks=[report])
     val_loader = make_eval_loader(to_tensors(data.test_images, data.test_labels))
     # Lightning's docs: compile the LightningModule before fit; the Trainer then also compiles
     # its *_step methods. fit trains `model` itself (unwrapped), which is what is returned.
@@ -202,74 +259,6 @@ def describe(model: ConvNet) -> dict:
         "backend": "torch",
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-
-
-class ReportToHooks(pl.Callback):
-    """Forwards the Trainer's events to the harness. Lightning 2.x validates at the end of each
-    training epoch, before on_train_epoch_end, so the epoch's val_accuracy is ready there."""
-
-    def __init__(self, hooks: TrainingHooks) -> None:
-        self.hooks = hooks
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.hooks.batch_end(outputs["loss"])
-
-    def on_validation_start(self, trainer, pl_module) -> None:
-        self.hooks.validation_start()
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        self.hooks.validation_end()
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        metrics = trainer.callback_metrics
-        epoch = trainer.current_epoch + 1
-        if self.hooks.epoch_end(epoch, metrics["train_loss"], metrics["val_accuracy"]):
-            trainer.should_stop = True
-
-
-def report_to(hooks: TrainingHooks, switch: str) -> ReportToHooks:
-    return BarebonesReport(hooks) if switch == "barebones" else ReportToHooks(hooks)
-
-
-def linear() -> nn.Sequential:
-    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
-
-
-def trainer_options(switch: str) -> dict:
-    """The harness prints each epoch and times the run: no progress bar, no model summary, no
-    logger or checkpoint files. The overhead scenario's switches (python -m common compare
-    --overhead) measure Lightning's own defaults and its barebones mode beside this."""
-    if switch == "defaults":
-        return {
-            "logger": True,  # TensorBoard's, or a CSVLogger where tensorboard is not installed
-            "default_root_dir": tempfile.mkdtemp(prefix="lightning-defaults-"),
-        }
-    quiet = {
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "logger": False,
-        "enable_checkpointing": False,
-    }
-    return {**quiet, "barebones": True} if switch == "barebones" else quiet
-
-
-class BarebonesReport(ReportToHooks):
-    """Trainer(barebones=True) ignores self.log: the epoch's figures are gathered here instead."""
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self.loss_sum, self.seen = 0.0, 0
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.loss_sum += outputs["loss"].detach() * len(batch[1])
-        self.seen += len(batch[1])
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        accuracy = pl_module.accuracy.compute()
-        pl_module.accuracy.reset()
-        if self.hooks.epoch_end(trainer.current_epoch + 1, self.loss_sum / self.seen, accuracy):
-            trainer.should_stop = True
 
 
 if __name__ == "__main__":

@@ -41,6 +41,11 @@ def convnet() -> nn.Sequential:
     )
 
 
+def linear() -> nn.Sequential:
+    """--model linear: its kernels cost next to nothing, so a step times the framework alone."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
+
+
 def build_model(run: RunConfig) -> nn.Module:
     torch.manual_seed(run.seed)
     model = convnet() if run.model == "convnet" else linear()
@@ -151,11 +156,6 @@ def describe(model: nn.Module) -> dict:
         "backend": "torch",
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-
-
-def linear() -> nn.Sequential:
-    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
 if __name__ == "__main__":

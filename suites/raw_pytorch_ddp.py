@@ -45,6 +45,11 @@ def convnet() -> nn.Sequential:
     )
 
 
+def linear() -> nn.Sequential:
+    """--model linear: its kernels cost next to nothing, so a step times the framework alone."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
+
+
 def build_model(run: RunConfig) -> nn.Module:
     device = resolve_device(run.device)
     if not dist.is_initialized():  # torchrun set RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT
@@ -173,11 +178,6 @@ def describe(model: nn.Module) -> dict:
         "backend": "torch",
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-
-
-def linear() -> nn.Sequential:
-    """The overhead scenario's tiny model (common/task): its kernels cost next to nothing."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(task.IMAGE_SIZE**2, task.NUM_CLASSES))
 
 
 if __name__ == "__main__":

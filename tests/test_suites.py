@@ -95,6 +95,19 @@ def test_predict_returns_class_ids_for_every_image(suite):
     assert predictions.min() >= 0 and predictions.max() < task.NUM_CLASSES
 
 
+def test_the_overhead_scenarios_model_and_switches_train(variant, suite):
+    """--model linear, as written and with each of the suite's switches (the framework's progress
+    bar, logger or barebones mode): an epoch reported, the tiny model, a checkpoint that reloads."""
+    run = SMOKE.with_(model="linear", train_size=512, test_size=500)
+    data, _ = task_data_for(run)
+    for switch in ("default", *variant.switches):
+        record = runner.measure(suite, run.with_(switch=switch), data)
+        assert record["switch"] == switch and len(record["epoch_history"]) == 1
+        assert np.isfinite(record["epoch_history"][0]["train_loss"]), switch
+        assert record["parameters"] == task.IMAGE_SIZE**2 * task.NUM_CLASSES + task.NUM_CLASSES
+        assert record["roundtrip_identical"], switch
+
+
 @pytest.mark.parametrize(
     ("name", "broken", "fix"),
     [  # Keras raises at import when KERAS_BACKEND names no backend it knows

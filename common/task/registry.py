@@ -1,6 +1,6 @@
 """Finds the suites and says which of them can run here.
 
-A suite is one file in suites/. It registers itself with a module-level literal,
+A suite is one file in suites/. It registers itself with a module-level literal (a Registration),
 
     SUITE = {"framework": "pytorch-lightning", "imports": ["pytorch_lightning"],
              "extra": "lightning", "modes": ["eager", "compile"]}
@@ -16,25 +16,10 @@ suite, started by a launcher of scenarios/distributed.py (torchrun, or one proce
 devices); "needs": "cuda" where the framework's data-parallel path runs on GPUs only. Such
 suites are the ddp scenario's alone: variants() leaves them out unless asked.
 
-The functions every suite module defines (the contract, the same for every framework):
-
-    build_model(run) -> model            seeds the framework with run.seed, builds the convnet
-    train(model, data, run, hooks) -> trained
-                                          trains run.epochs epochs; calls hooks.batch_end(loss)
-                                          per step (where the framework hands out the step's
-                                          loss), hooks.validation_start()/validation_end()
-                                          around its evaluation, hooks.epoch_end(...) per epoch,
-                                          and stops early when epoch_end returns True
-    predict(trained, images) -> ndarray  predicted class ids for float32 (N, 28, 28) images
-    save(trained, path) -> Path          writes a checkpoint; returns the file written
-    load(path, run) -> trained           reads it back, ready for predict
-    describe(trained) -> dict            {"device", "backend", "parameters"}
-    configure(run)                       the process's settings, called once before any model:
-                                          run.threads CPU threads; a SettingError when the
-                                          framework cannot see run.device
-
-describe, configure and SUITE exist for the harness alone: each suite keeps them in the marked
-harness section at its end, below the example.
+The functions every suite module defines, the contract (the same for every framework), are
+declared once, by the Protocol Suite below; load() checks each module against it. describe,
+configure and SUITE exist for the harness alone: each suite keeps them in the marked harness
+section at its end, below the example.
 """
 
 from __future__ import annotations
@@ -43,6 +28,7 @@ import ast
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import sys
 import time
@@ -50,10 +36,124 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any, Protocol, TypedDict
 
-from common.task import paths
+import numpy as np
 
-CONTRACT = ("build_model", "train", "predict", "save", "load", "describe", "configure")
+from common.task import RunConfig, TaskData, paths
+
+
+class Description(TypedDict):
+    """What a suite's describe(trained) returns."""
+
+    device: str  # where the trained model computes, in the framework's words ("cuda:0", "cpu x2")
+    backend: str  # "torch", or Keras' backend
+    parameters: int
+
+
+# Each with its optional keys in a total=False subclass: NotRequired[...] would read as required
+# under `from __future__ import annotations` in Python 3.11 (a string annotation has no origin).
+class _Distributed(TypedDict):
+    of: str  # the single-process suite it distributes
+    launcher: str  # a launcher of scenarios/distributed.py
+
+
+class Distributed(_Distributed, total=False):
+    """SUITE["distributed"]: the data-parallel variant of another suite."""
+
+    needs: str  # "cuda": its framework's data-parallel path runs on GPUs only
+
+
+class _Registration(TypedDict):
+    framework: str  # the distribution name, for its version
+    imports: list[str]
+    extra: str  # the pyproject extra that installs it
+
+
+class Registration(_Registration, total=False):
+    """A suite's module-level SUITE literal (the module docstring says what each key means)."""
+
+    modes: list[str]
+    switches: list[str]
+    backends: list[str]
+    backend_env: str
+    distributed: Distributed
+
+
+class Hooks(Protocol):
+    """What a suite calls on the hooks train() is handed (common/measure/hooks.py TrainingHooks)."""
+
+    def batch_end(self, loss: Any) -> None: ...
+    def validation_start(self) -> None: ...
+    def validation_end(self) -> None: ...
+    def epoch_end(self, epoch: int, train_loss: float, test_accuracy: float) -> bool: ...
+
+
+class Suite(Protocol):
+    """The contract: the functions every suite module defines, a module satisfying this Protocol.
+    A model and a trained model are whatever the framework's own objects are (an nn.Module, a
+    Learner, a keras.Model): the harness only hands them back to the suite."""
+
+    def build_model(self, run: RunConfig) -> Any:
+        """Seeds the framework with run.seed and builds run.model (the convnet, or linear)."""
+
+    def train(self, model: Any, data: TaskData, run: RunConfig, hooks: Hooks) -> Any:
+        """Trains run.epochs epochs and returns what predict and save take. Calls
+        hooks.batch_end(loss) per step (where the framework hands out the step's loss),
+        hooks.validation_start()/validation_end() around its evaluation, hooks.epoch_end(...) per
+        epoch, and stops early when epoch_end returns True."""
+
+    def predict(self, trained: Any, images: np.ndarray) -> np.ndarray:
+        """Predicted class ids for float32 (N, 28, 28) images."""
+
+    def save(self, trained: Any, path: Path) -> Path:
+        """Writes a checkpoint; returns the file written."""
+
+    def load(self, path: Path, run: RunConfig) -> Any:
+        """Reads it back, ready for predict."""
+
+    def describe(self, trained: Any) -> Description:
+        """Where it computes, on which backend, with how many parameters."""
+
+    def configure(self, run: RunConfig) -> None:
+        """The process's settings, called once before any model: run.threads CPU threads; a
+        SettingError when the framework cannot see run.device."""
+
+
+# The contract's names, in the order Suite declares them.
+CONTRACT = tuple(
+    name for name, member in vars(Suite).items() if inspect.isfunction(member) and name[0] != "_"
+)
+
+
+def _arguments(name: str) -> list[str]:
+    """The arguments the harness passes to a contract function, as Suite names them."""
+    return list(inspect.signature(getattr(Suite, name)).parameters)[1:]  # less self
+
+
+def contract_problems(module: ModuleType) -> list[str]:
+    """What keeps a module from satisfying Suite: a function missing or not callable, or one that
+    cannot be called with the arguments the harness passes. Empty when it satisfies it."""
+    problems = []
+    for name in CONTRACT:
+        wanted = f"{name}({', '.join(_arguments(name))})"
+        member = getattr(module, name, None)
+        if member is None:
+            problems.append(f"no {wanted}")
+            continue
+        if not callable(member):
+            problems.append(f"{name} is a {type(member).__name__}, not a function {wanted}")
+            continue
+        try:
+            signature = inspect.signature(member)
+        except (TypeError, ValueError):  # a builtin that does not say: nothing to check
+            continue
+        try:
+            signature.bind(*_arguments(name))
+        except TypeError:
+            found = f"{name}({', '.join(signature.parameters)})"
+            problems.append(f"{found} cannot be called as {wanted}")
+    return problems
 
 
 def add_suite_option(
@@ -156,7 +256,7 @@ class Variant:
             )
 
 
-def _suite_meta(path: Path) -> dict:
+def _suite_meta(path: Path) -> Registration:
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in tree.body:
         if (
@@ -166,9 +266,13 @@ def _suite_meta(path: Path) -> dict:
             and node.targets[0].id == "SUITE"
         ):
             try:
-                return ast.literal_eval(node.value)
+                meta = ast.literal_eval(node.value)
             except ValueError as error:
                 raise SuiteError(f"{path.name}: SUITE must be a literal dict ({error})") from None
+            absent = [key for key in Registration.__required_keys__ if key not in meta]
+            if absent:
+                raise SuiteError(f"{path.name}: SUITE has no {', '.join(sorted(absent))}")
+            return meta
     raise SuiteError(f"{path.name}: no module-level SUITE = {{...}} registration found")
 
 
@@ -241,7 +345,10 @@ def load(variant: Variant) -> LoadedSuite:
         _import_seconds[variant.module_name] = time.perf_counter() - start
     module = sys.modules[variant.module_name]
     seconds = _import_seconds.get(variant.module_name, 0.0)
-    absent = [name for name in CONTRACT if not callable(getattr(module, name, None))]
-    if absent:
-        raise SuiteError(f"{variant.path.name} does not define {', '.join(absent)}")
+    problems = contract_problems(module)
+    if problems:
+        raise SuiteError(
+            f"{variant.path.name} breaks the suite contract (common/task/registry.py Suite): "
+            + "; ".join(problems)
+        )
     return LoadedSuite(variant, module, seconds)
