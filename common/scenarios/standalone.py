@@ -43,7 +43,7 @@ def main(module_name: str, argv: list[str] | None = None) -> int:
         record = runner.measure_variant(suite, run, data, log=say, data_seconds=data_seconds)
         if args.record and first:
             files.write_json(args.record, record)
-    except (SettingError, DataError) as error:
+    except (SettingError, DataError, registry.SuiteError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     except KeyboardInterrupt:
         parser.exit(130, f"{parser.prog}: interrupted\n")

@@ -288,7 +288,7 @@ def variants(distributed: bool | None = False) -> list[Variant]:
         parallel = meta.get("distributed")
         if distributed is not None and distributed != bool(parallel):
             continue
-        common = dict(
+        common: dict[str, Any] = dict(
             suite=path.stem,
             framework=meta["framework"],
             imports=tuple(meta["imports"]),
