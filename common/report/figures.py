@@ -1,8 +1,8 @@
 """report/figures.json: every speed figure the report prints, as one typed record.
 
 summary.md, index.html and the plots render the speed figures from this record (write_report
-writes it, reads it back with load, attaches what it read and renders from that), so a user's
-script or a check reads the same ratios, intervals and verdicts without parsing markdown:
+writes it, reads it back with read_figures, attaches what it read and renders from that), so a
+user's script or a check reads the same ratios, intervals and verdicts without parsing markdown:
 
     import json; record = json.load(open("results/latest/report/figures.json"))
     {row["label"]: row["ratio"]["point"] for row in record["runs"][0]["rows"]}
@@ -17,18 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Final, cast
 
 import numpy as np
 from tabulate import tabulate
 
 from common.measure import speed
 from common.report.run import ReportError, RunData
+from common.task import records
 
-KIND = "comparison-figures"
+KIND: Final = "comparison-figures"
 FILE = "figures.json"
 
 
-def run_record(data: RunData) -> dict:
+def run_record(data: RunData) -> records.RunFigures:
     """One run's figures: per row the pooled ratio, its interval and verdict, and each
     replicate's own; the run's flags and slow-phase notes."""
     env = data.environment
@@ -63,11 +65,11 @@ def run_record(data: RunData) -> dict:
     }
 
 
-def record(datas: list[RunData]) -> dict:
+def record(datas: list[RunData]) -> records.ComparisonFigures:
     return {"kind": KIND, "runs": [run_record(data) for data in datas]}
 
 
-def attach(data: RunData, figures: dict) -> None:
+def attach(data: RunData, figures: records.RunFigures) -> None:
     """The record's figures (one run's entry, as read back) in place of the ones computed: its
     rows in the run's table order, flags, notes."""
     for row, written in zip(data.training, figures["rows"], strict=True):
@@ -78,7 +80,7 @@ def attach(data: RunData, figures: dict) -> None:
     data.figures = figures
 
 
-def read_figures(path: Path) -> dict:
+def read_figures(path: Path) -> records.ComparisonFigures:
     """A figures.json, checked to be one."""
     try:
         found = json.loads(Path(path).read_text())
@@ -86,13 +88,15 @@ def read_figures(path: Path) -> dict:
         raise ReportError(f"{path}: cannot read it ({error})") from None
     if not isinstance(found, dict) or found.get("kind") != KIND:
         raise ReportError(f"{path}: not a {KIND} record")
-    return found
+    return cast(records.ComparisonFigures, found)  # its kind says what it is
 
 
-def across_runs(records: list[dict]) -> tuple[list[str], list[list[str]]]:
+def across_runs(
+    found_records: list[records.ComparisonFigures],
+) -> tuple[list[str], list[list[str]]]:
     """Headers and rows: each variant's pooled ratio [interval] verdict in every run, and its
     largest distance from the runs' mean."""
-    runs = [run for found in records for run in found["runs"]]
+    runs = [run for found in found_records for run in found["runs"]]
     labels = list(dict.fromkeys(r["label"] for run in runs for r in run["rows"]))
     headers = ["variant", *(f"run {i} ({_when(run)})" for i, run in enumerate(runs, 1))]
     headers += ["mean", "largest distance from the mean"]
@@ -101,10 +105,10 @@ def across_runs(records: list[dict]) -> tuple[list[str], list[list[str]]]:
         cells, points = [name], []
         for run in runs:
             found = next((r for r in run["rows"] if r["label"] == name), None)
-            ratio = (found or {}).get("speed", {}).get("ratio")
             if found is None or found["speed"].get("verdict") == "reference":
                 cells.append("reference" if found else "—")
                 continue
+            ratio = found["speed"].get("ratio")
             if not ratio:
                 cells.append("—")
                 continue
@@ -122,7 +126,7 @@ def across_runs(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def _when(run: dict) -> str:
+def _when(run: records.RunFigures) -> str:
     uptime = run["machine"].get("uptime_seconds")
     up = f", up {uptime / 60:.0f} min" if uptime is not None else ""
     return f"{run.get('started') or run['run']}{up}"
@@ -135,10 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path, nargs="+", help="run folders with a report/")
     args = parser.parse_args(argv)
     try:
-        records = [read_figures(run_dir / "report" / FILE) for run_dir in args.run_dir]
+        found = [read_figures(run_dir / "report" / FILE) for run_dir in args.run_dir]
     except ReportError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
-    headers, rows = across_runs(records)
+    headers, rows = across_runs(found)
     print(tabulate(rows, headers=headers, tablefmt="github"))
     return 0
 

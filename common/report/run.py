@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from common import task
-from common.task import code, paths, registry
+from common.task import code, paths, records, registry
 
 Row = dict[str, Any]  # one benchmark's extra_info, or a runs.json entry, with the run's labels
 
@@ -53,7 +53,7 @@ class RunData:
     diffs: dict[str, tuple[code.SectionDiff, ...]] = field(default_factory=dict)  # vs reference
     # the run's entry of report/figures.json once written (common/report/figures.py): what
     # the report renders its speed figures, flags and notes from
-    figures: dict | None = None
+    figures: records.RunFigures | None = None
 
     @property
     def reference(self) -> Row | None:

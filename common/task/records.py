@@ -163,3 +163,38 @@ class ComparisonRun(TypedDict):
     schedule: dict
     variants: list[VariantRun]
     split: NotRequired[dict]
+
+
+class RowFigures(TypedDict):
+    """One row of the report's table: a variant in a mode (and switch), its speed figures."""
+
+    kind: Literal["row-figures"]
+    label: str
+    variant: str
+    mode: str
+    switch: str
+    control: bool  # the A/A control: a second process of the reference
+    group_copy: bool  # the reference's copy that leads a later group
+    speed: dict  # ratio, all-in, µs per step...: each a point with its interval, and a verdict
+
+
+class RunFigures(TypedDict):
+    """One run's figures, per row pooled over its replicates, with the run's flags."""
+
+    kind: Literal["run-figures"]
+    run: str
+    scenario: str
+    started: str | None
+    machine: dict
+    replicates: int
+    confidence: float
+    rows: list[RowFigures]
+    flags: list
+    phase_notes: list
+
+
+class ComparisonFigures(TypedDict):
+    """report/figures.json: every speed figure the report prints, of one run or several."""
+
+    kind: Literal["comparison-figures"]
+    runs: list[RunFigures]
