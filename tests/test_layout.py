@@ -155,3 +155,31 @@ def test_no_two_public_names_in_common_collide():
         if len(where) > 1 and name not in SHARED | {"__init__", "__main__"}
     }
     assert collisions == {}
+
+
+def test_latest_is_replaced_atomically_even_when_two_runs_finish_at_once(tmp_path):
+    import threading
+
+    first, second = tmp_path / "20261203-010101", tmp_path / "20261203-010102"
+    first.mkdir(), second.mkdir()
+    errors = []
+
+    def point(folder):
+        try:
+            for _ in range(500):
+                paths.point_latest(folder)
+        except OSError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=point, args=(f,)) for f in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert (tmp_path / "latest").resolve() in (first, second)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "20261203-010101",
+        "20261203-010102",
+        "latest",
+    ]

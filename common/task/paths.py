@@ -8,7 +8,9 @@ the `latest` link is made one way.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +57,15 @@ def latest_link(out: Path, kind: str | None = None) -> Path:
 
 
 def point_latest(folder: Path, kind: str | None = None) -> None:
-    """Point the kind's `latest` link (beside the run folder) at this run."""
+    """Point the kind's `latest` link (beside the run folder) at this run, atomically: the new
+    link is made under a name of its own and renamed over the old one, so a reader never finds
+    none and two runs finishing at once never collide."""
     link = latest_link(folder.parent, kind)
-    link.unlink(missing_ok=True)
-    link.symlink_to(folder.name)
+    fresh = link.with_name(f".{link.name}.{os.getpid()}.{threading.get_ident()}")
+    fresh.unlink(missing_ok=True)
+    fresh.symlink_to(folder.name)
+    try:
+        os.replace(fresh, link)
+    except OSError:
+        fresh.unlink(missing_ok=True)
+        raise
