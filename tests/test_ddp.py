@@ -7,6 +7,7 @@ port that torchrun picks free.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -183,9 +184,12 @@ def test_ctrl_c_stops_the_scenario_and_every_rank(tmp_path):
         assert everything
         driver.send_signal(signal.SIGINT)
         output, _ = driver.communicate(timeout=ENDS_WITHIN)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+    finally:  # however the test ends, nothing it started is left for the next test to find
+        below = processes.descendants(driver.pid)
+        processes.stop(driver, grace=5)
+        for pid in below:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     assert driver.returncode == 130, output[-2000:]
     assert "interrupted" in output
     assert _gone(everything)
@@ -258,3 +262,17 @@ def test_the_report_section_says_what_is_not_available_on_cpu(tmp_path):
                                              "variants": [ok, gpu_only]})  # fmt: skip
     assert "Not a quiet machine" in ddp_section(tmp_path)
     assert ddp_section(tmp_path / "elsewhere") is None
+
+
+def test_a_failed_variant_fails_the_run(tmp_path, monkeypatch, capsys):
+    _variant("raw_pytorch_ddp")
+
+    def rank_killed(variant, run, nproc, name, folder, options):
+        return {"kind": "ddp-launch", "status": "failed", "error": "rank 1 failed (SIGKILL)"}
+
+    monkeypatch.setattr(distributed, "_launch_once", rank_killed)
+    code = distributed.main(["--suite", "raw_pytorch_ddp", "--out", str(tmp_path)])
+    assert code == 1
+    (record,) = (p for p in tmp_path.glob("*-ddp/ddp.json") if not p.parent.is_symlink())
+    assert json.loads(record.read_text())["variants"][0]["status"] == "failed"
+    assert "rank 1 failed (SIGKILL)" in capsys.readouterr().out

@@ -377,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(chosen)} data-parallel suites, {args.nproc} processes -> {folder}", flush=True)
     try:
         _run_all(chosen, run, args, folder, status)
-        status_code = 0
+        failed = [v["variant"] for v in status["variants"] if v["status"] == "failed"]
+        status_code = 1 if failed else 0  # as compare's: a failed variant fails the run
     except KeyboardInterrupt:
         print("interrupted: keeping what was measured", file=sys.stderr)
         status_code = 130
