@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from common.scenarios.outcomes import write_reason
 from common.task import RunConfig, SettingError, load_task_data, registry
 from common.task.data import DataError
 
@@ -51,6 +52,7 @@ def run_config(config: pytest.Config) -> RunConfig:
             if value is not None and value < 1:
                 raise SettingError(f"--{option.replace('_', '-')} must be >= 1, got {value}")
     except SettingError as error:
+        write_reason(str(error))
         raise pytest.UsageError(str(error)) from None
     return run
 
@@ -69,6 +71,7 @@ def _selected(config: pytest.Config) -> list[registry.Variant]:
     try:
         return registry.select(config.getoption("--suite"))
     except registry.SuiteError as error:
+        write_reason(str(error))
         raise pytest.UsageError(str(error)) from None
 
 
@@ -109,6 +112,7 @@ def task_data_for(run: RunConfig):
         try:
             data = load_task_data(run)
         except (DataError, SettingError) as error:
+            write_reason(f"cannot load the data: {error}")
             pytest.exit(f"cannot load the data: {error}", returncode=2)
         _data_cache[key] = (data, time.perf_counter() - start)
     return _data_cache[key]

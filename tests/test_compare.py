@@ -7,7 +7,11 @@ tested in seconds, without training anything.
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +19,7 @@ import pytest
 
 from common.scenarios import catalog, compare
 from common.task import SettingError, files, paths, registry
+from common.task.data import DATASETS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run" / "benchmark.json"
 CHOSEN = ["raw_pytorch", "ignite", "lightning"]
@@ -35,7 +40,7 @@ if behaviour == "garble":
     open(json_path, "w").write('{"benchmarks": [{"half')
     sys.exit(0)
 turns.ready()
-if behaviour in ("SIGINT", "SIGTERM"):  # to the driver's pid alone, not its process group
+if behaviour in ("SIGINT", "SIGTERM", "SIGHUP"):  # to the driver's pid alone, not its group
     os.kill(os.getppid(), getattr(signal, behaviour))
     time.sleep(30)
 epoch = {"epoch": 1, "train_loss": 0.5, "test_accuracy": 0.9, "train_seconds": 1.0}
@@ -45,6 +50,20 @@ data["benchmarks"] = [b for b in data["benchmarks"]
                       if b["extra_info"].get("variant") == variant]
 json.dump(data, open(json_path, "w"))
 """
+
+
+@pytest.fixture
+def signals_as_in_a_terminal():
+    """The driver's signals as a terminal leaves them: a shell's `tox &` starts pytest with SIGINT
+    ignored, and the driver keeps an ignored signal ignored (as nohup wants for SIGHUP)."""
+    stopping = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.getsignal(s) for s in stopping}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for s in stopping[1:]:
+        signal.signal(s, signal.SIG_DFL)
+    yield
+    for s, handler in previous.items():
+        signal.signal(s, handler)
 
 
 @pytest.fixture
@@ -155,9 +174,11 @@ def test_replicates_are_checked(tmp_path, stub_children, capsys):
         assert why in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("signal_name", "exit_code"), [("SIGINT", 130), ("SIGTERM", 143)])
+@pytest.mark.parametrize(
+    ("signal_name", "exit_code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)]
+)
 def test_an_interrupted_run_keeps_what_was_measured(
-    tmp_path, stub_children, capsys, signal_name, exit_code
+    tmp_path, stub_children, capsys, signal_name, exit_code, signals_as_in_a_terminal
 ):
     stub_children["lightning"] = signal_name  # sent to the driver once all are ready
     code, run_dir = run_compare(tmp_path)
@@ -394,3 +415,43 @@ def test_two_scenarios_at_once_is_a_setting_error():
     args = compare._parser().parse_args(["--modes", "--seeds", "2"])
     with pytest.raises(SettingError, match="choose one scenario: --modes, --overhead"):
         catalog.chosen(args)
+
+
+# --- real children on a tiny subset -------------------------------------------------------------
+TINY = ["--suite", "raw_pytorch", "--train-size", "1000", "--test-size", "500", "--epochs", "1"]
+
+
+def _real_compare(tmp_path: Path, **environment: str) -> subprocess.CompletedProcess:
+    """`python -m common compare` on the reference alone, as a user starts it."""
+    return subprocess.run(
+        [sys.executable, "-m", "common", "compare", *TINY, "--replicates", "1"]
+        + ["--out", str(tmp_path / "out")],
+        cwd=paths.ROOT,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=900,  # about a minute on 2 busy cores
+    )
+
+
+def test_a_cache_that_cannot_be_written_never_fails_a_measurement(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    done = _real_compare(tmp_path, MNIST_COMPARE_CACHE=str(tmp_path / "a-file"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "raw_pytorch ok\n" in done.stdout
+    (note,) = [line for line in done.stdout.splitlines() if "raw_pytorch: skipped:" in line]
+    assert "could not write the parsed cache" in note and "loads from" in note
+
+
+def test_a_child_that_cannot_load_its_data_says_why_on_the_console(tmp_path):
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for stem in DATASETS["mnist"].files:
+        (corrupt / f"{stem}.gz").write_bytes(gzip.compress(b"not an IDX file"))
+    done = _real_compare(
+        tmp_path, MNIST_DIR=str(corrupt), MNIST_COMPARE_CACHE=str(tmp_path / "cache")
+    )
+    assert done.returncode == 1
+    failed = [line for line in done.stdout.splitlines() if line.startswith("raw_pytorch failed")]
+    assert failed and failed[0].startswith("raw_pytorch failed: cannot load the data: ")
+    assert "is corrupt or from another dataset" in failed[0] and "no tests ran" not in failed[0]

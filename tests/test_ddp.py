@@ -154,6 +154,10 @@ def _wait_for_launcher(launch: distributed.Launch, seconds: float = 30) -> int:
     raise AssertionError("the launcher did not start")
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_scenario_and_every_rank(tmp_path):
     _variant("raw_pytorch_ddp")
     driver = subprocess.Popen(
@@ -173,6 +177,9 @@ def test_ctrl_c_stops_the_scenario_and_every_rank(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # as from a terminal: a shell's `tox &` starts pytest, and so the driver, with SIGINT
+        # ignored, and the driver keeps it so
+        preexec_fn=_sigint_as_in_a_terminal,
     )
     try:
         # The driver's first launch (the single-process run) is interrupted like any other.

@@ -120,3 +120,18 @@ def test_run_folders_written_before_the_layout_still_load(tmp_path, name):
     shown = {row["label"] for run in record["runs"] for row in run["rows"]}
     assert {info["variant"] for info in trained} <= {label.split("#")[0] for label in shown}
     assert TODAYS_SOURCES in summary
+
+
+def test_versions_that_are_not_the_pins_are_named(tmp_path):
+    from common.measure import environment
+
+    pins = environment.project_pins()
+    assert pins["torch"] == "2.14.1" and pins["jax"] and "mnist-compare" not in pins
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    recorded = json.loads((tmp_path / "environment.json").read_text())
+    installed = recorded["versions"]["pytorch-ignite"]
+    recorded["pins"] = {"pytorch-ignite": "0.4.0", "torch": recorded["versions"]["torch"]}
+    (tmp_path / "environment.json").write_text(json.dumps(recorded))
+    summary = report.write_report(tmp_path).read_text()
+    assert f"Not the pinned versions**: pytorch-ignite {installed} (pinned 0.4.0);" in summary
+    assert "torch " + recorded["versions"]["torch"] + " (pinned" not in summary

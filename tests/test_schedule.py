@@ -171,3 +171,17 @@ def test_hooks_time_blocks_and_yield_after_each():
     ]
     assert {"steal_share", "cpu_per_wall", "load_1min"} <= set(hooks.blocks[0])
     assert sum(b["seconds"] for b in hooks.blocks) <= hooks.train_seconds + 1e-6
+
+
+def test_a_signal_started_ignored_stays_ignored():
+    """nohup ignores SIGHUP so that a run outlives its terminal: the driver keeps it so."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with schedule.interruptible():
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+        signal.signal(signal.SIGTERM, term)

@@ -12,7 +12,7 @@ import pytest
 
 from common import task
 from common.measure import runner
-from common.measure.hooks import TrainingHooks
+from common.measure.hooks import TrainingDiverged, TrainingHooks, check_trained
 from common.task import RunConfig
 from conftest import task_data_for
 
@@ -144,3 +144,10 @@ def test_a_device_the_framework_does_not_see_is_one_setting_error(suite):
     data, _ = task_data_for(run)
     with pytest.raises(task.SettingError, match=r"^device 'cuda:7': "):
         runner.measure_variant(suite, run, data)
+
+
+def test_a_model_at_chance_after_enough_steps_has_not_trained():
+    with pytest.raises(TrainingDiverged, match=r"test accuracy 9\.00% after 7,500 steps is chance"):
+        check_trained(0.09, 7500)  # Ignite at lr 1e6: loss 2.65e22, no NaN
+    check_trained(0.09, task.UNTRAINED_STEPS - 1)  # one start-up step: too few to judge
+    check_trained(task.UNTRAINED_BELOW, 7500)

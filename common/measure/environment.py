@@ -24,6 +24,29 @@ def project_distributions() -> list[str]:
     return sorted(names - {project["name"]})
 
 
+def project_pins() -> dict[str, str]:
+    """{distribution: version} of every exact pin (==) in pyproject.toml."""
+    project = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
+    requirements = [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]
+    found = (_PIN.match(r) for r in requirements)
+    return {m.group("name").lower(): m.group("version") for m in found if m}
+
+
+_PIN = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)(\[[^\]]*\])?==(?P<version>[^;,\s]+)")
+
+
+def pin_mismatches(environment: dict) -> list[str]:
+    """Each installed distribution whose version is not the one pinned when the run started:
+    the comparison's claims are about the pinned versions. Runs from before pins were recorded
+    have none."""
+    installed = environment.get("versions", {})
+    return [
+        f"{name} {installed[name]} (pinned {pin})"
+        for name, pin in sorted(environment.get("pins", {}).items())
+        if installed.get(name) not in (pin, "not installed", None)
+    ]
+
+
 def _git(*args: str) -> str:
     try:
         done = subprocess.run(
@@ -54,6 +77,7 @@ def collect(threads: int, dataset: str = "mnist") -> dict:
         "system": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "versions": {name: registry.installed_version(name) for name in project_distributions()},
+        "pins": project_pins(),
         "git_commit": _git("rev-parse", "HEAD") or "unknown",
         "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "dataset": dataset,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from common import task
 from common.measure import machine
 from common.measure.turns import Turns
 from common.task import records
@@ -61,7 +62,16 @@ def training_clock() -> float:
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite, or the model ended at chance accuracy."""
+
+
+def check_trained(test_accuracy: float, steps: int) -> None:
+    """Raises TrainingDiverged for a model at chance after enough steps to have learned."""
+    if steps >= task.UNTRAINED_STEPS and test_accuracy < task.UNTRAINED_BELOW:
+        raise TrainingDiverged(
+            f"test accuracy {test_accuracy:.2%} after {steps:,} steps is chance "
+            f"(1 in {task.NUM_CLASSES}): the model did not train"
+        )
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from common.measure import allocator, metrics
-from common.measure.hooks import TrainingClock, TrainingHooks
+from common.measure.hooks import TrainingClock, TrainingHooks, check_trained
 from common.measure.turns import Turns
 from common.task import RunConfig, TaskData, code, records
 from common.task.registry import LoadedSuite
@@ -109,11 +109,13 @@ def measure_variant(
         turns=turns,
     )
     trained = _train(suite, run, data, hooks, turns, pedantic or _time_once, rounds, warm_up)
+    evaluation = _evaluate_and_reload(module, trained.model, run, data)
+    check_trained(evaluation["test_accuracy"], trained.hooks.steps)
     record: records.TrainingRecord = {
         "kind": "training-record",
         **_identity(suite, run, memory),
         **_training(trained, data),
-        **_evaluate_and_reload(module, trained.model, run, data),
+        **evaluation,
         "import_seconds": suite.import_seconds,
         "data_seconds": data_seconds,
         "block_steps": block_steps,

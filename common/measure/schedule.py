@@ -47,6 +47,10 @@ class Job:
     result: records.VariantRun = field(default_factory=lambda: cast(records.VariantRun, {}))
 
 
+# What ends a run as Ctrl-C does: SIGHUP is a closed terminal or ssh session.
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class Interrupted(Exception):
     """SIGINT or SIGTERM reached the driver; `signal_number` says which."""
 
@@ -156,6 +160,20 @@ def _raise_interrupted(signal_number, frame):
     raise Interrupted(signal_number)
 
 
+@contextlib.contextmanager
+def interruptible():
+    """Within it, SIGINT, SIGTERM and SIGHUP raise Interrupted (the handlers are put back). A
+    signal the process was started with ignored stays ignored: `nohup` ignores SIGHUP so that a
+    run outlives its terminal, and a shell's `cmd &` ignores SIGINT."""
+    stopping = [s for s in STOPPING if signal.getsignal(s) != signal.SIG_IGN]
+    previous = {s: signal.signal(s, _raise_interrupted) for s in stopping}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class _Group:
     """The processes of one group as they start, take their turns and exit."""
 
@@ -204,31 +222,28 @@ def run_interleaved(
     on_finished: Callable[[Job, int], None],
 ) -> list[dict]:
     """Runs one group: start-up one process at a time, then rounds of turns until every process
-    has exited. Returns the schedule, one record per round. SIGINT and SIGTERM end every process
-    of the group and raise Interrupted; nothing is left running."""
+    has exited. Returns the schedule, one record per round. SIGINT, SIGTERM and SIGHUP end every
+    process of the group and raise Interrupted; nothing is left running."""
     schedule: list[dict] = []
     workers = _Group(on_message, on_finished)
-    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for job in group:  # start-up: one process at a time, nothing timed meanwhile
-            workers.start(job, cwd)
-        order_rng = random.Random(seed)
-        while workers.live:
-            order = list(workers.live)
-            order_rng.shuffle(order)
-            schedule.append(
-                {
-                    "kind": "round",
-                    "round": len(schedule) + 1,
-                    "started": time.time(),
-                    "order": [w.job.label for w in order],
-                }
-            )
-            workers.play(order)
+        with interruptible():
+            for job in group:  # start-up: one process at a time, nothing timed meanwhile
+                workers.start(job, cwd)
+            order_rng = random.Random(seed)
+            while workers.live:
+                order = list(workers.live)
+                order_rng.shuffle(order)
+                schedule.append(
+                    {
+                        "kind": "round",
+                        "round": len(schedule) + 1,
+                        "started": time.time(),
+                        "order": [w.job.label for w in order],
+                    }
+                )
+                workers.play(order)
     except BaseException:
         workers.stop()
         raise
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return schedule

@@ -186,7 +186,7 @@ def read_run(run_dir: Path) -> RunData:
         jobs=jobs,
         incomplete=sorted(incomplete, key=lambda e: order(e["variant"])),
         floor=next((i for i in infos if i.get("baseline") == "tensor-slicing floor"), None),
-        cache=next((i for i in infos if "load_seconds" in i), None),
+        cache=next((i for i in infos if "load_seconds" in i and i.get("source") == "cache"), None),
         time_to_accuracy=sorted(
             (i for i in infos if "target_accuracy" in i),
             key=lambda r: order(r["variant"], r.get("mode")),

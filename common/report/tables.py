@@ -6,6 +6,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from common import task
+from common.measure import environment
 from common.report.run import Row, RunData, known_variants, order
 from common.report.text import (
     MEASURE,
@@ -364,6 +365,11 @@ def _run_notes(data: RunData) -> list[str]:
         lines.append(
             f"Cache load: {data.cache.get('dataset', '')} loads from its parsed cache in "
             f"{data.cache['load_seconds']:.3f} s."
+        )
+    mismatched = environment.pin_mismatches(data.environment)
+    if mismatched:
+        lines.append(
+            f"**Not the pinned versions**: {', '.join(mismatched)}; the figures hold for these."
         )
     split = data.runs.get("split")
     if split:

@@ -30,7 +30,15 @@ from common.measure import hooks, runner, schedule
 from common.measure.environment import collect
 from common.scenarios import catalog, new_run_folder
 from common.scenarios.catalog import QUICK, Scenario
-from common.scenarios.outcomes import harness_split, merge, outcome, read_benchmarks
+from common.scenarios.outcomes import (
+    REASON_ENV,
+    harness_split,
+    junit_outcome,
+    merge,
+    outcome,
+    read_benchmarks,
+    reason_file,
+)
 from common.task import RunConfig, SettingError, code, files, paths, records, registry
 
 CONTROL = "+A/A"  # the label's mark of the reference's second process (see _batches)
@@ -211,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
 def _job(plan: Plan, variant, job_run: RunConfig, control: bool, replicate: int) -> schedule.Job:
     name = label(variant, job_run, plan.scenario.seeded) + (CONTROL if control else "")
     name += f"{REPLICATE}{replicate}" if replicate > 1 else ""
+    log_path = plan.run_dir / "logs" / f"{paths.safe_name(name)}.log"
     job = schedule.Job(
         label=name,
         command=lambda log: _pytest_command(variant, job_run, plan.args, log, control),
@@ -219,8 +228,9 @@ def _job(plan: Plan, variant, job_run: RunConfig, control: bool, replicate: int)
             **variant.environment(),
             "PYTHONUNBUFFERED": "1",
             "OMP_NUM_THREADS": str(job_run.threads),
+            REASON_ENV: str(reason_file(log_path)),
         },
-        log_path=plan.run_dir / "logs" / f"{paths.safe_name(name)}.log",
+        log_path=log_path,
         # one reference per replicate, at the base seed: the others are variants like any other
         reference=is_reference(variant, job_run) and not control and job_run.seed == plan.run.seed,
     )
@@ -318,6 +328,9 @@ class Progress:
         )
         note = f": {error}" if error else ""
         print(f"{job.label} {state}{note}", flush=True)
+        if state == "ok":  # what it left out, in one line each (an unwritable cache, say)
+            for skipped in junit_outcome(junit)[1]:
+                print(f"  {job.label}: skipped: {skipped}", flush=True)
         merge(self.run_dir, self.status["variants"])
         files.write_json(self.run_dir / "runs.json", self.status)
 

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.measure import processes
+from common.measure import processes, schedule
 from common.measure.environment import collect
 from common.scenarios import new_run_folder
 from common.task import RunConfig, SettingError, code, files, paths, registry
@@ -376,12 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"{len(chosen)} data-parallel suites, {args.nproc} processes -> {folder}", flush=True)
     try:
-        _run_all(chosen, run, args, folder, status)
+        with schedule.interruptible():  # SIGTERM and SIGHUP stop it as Ctrl-C does
+            _run_all(chosen, run, args, folder, status)
         failed = [v["variant"] for v in status["variants"] if v["status"] == "failed"]
         status_code = 1 if failed else 0  # as compare's: a failed variant fails the run
-    except KeyboardInterrupt:
+    except schedule.Interrupted as interrupted:
         print("interrupted: keeping what was measured", file=sys.stderr)
-        status_code = 130
+        status_code = 128 + interrupted.signal_number
     status["finished"] = dt.datetime.now().isoformat(timespec="seconds")
     files.write_json(folder / "ddp.json", status)
     from common.report.ddp import ddp_section

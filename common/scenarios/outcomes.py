@@ -5,12 +5,29 @@ the suites' own work and the harness's."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from common.task import files
+
+# A child that stops before any test ran (its data can't be loaded, a setting is refused) writes
+# its one-line reason to the file this variable names, so the driver reports that line, not
+# pytest's "no tests ran".
+REASON_ENV = "MNIST_COMPARE_REASON"
+
+
+def reason_file(log: Path) -> Path:
+    return log.with_suffix(".reason")
+
+
+def write_reason(message: str) -> None:
+    """In a child: leave the reason it stops for where the driver looks (a no-op elsewhere)."""
+    target = os.environ.get(REASON_ENV)
+    if target:
+        files.write_text(Path(target), message.strip().splitlines()[0] + "\n")
 
 
 def junit_outcome(path: Path) -> tuple[list[str], list[str]]:
@@ -40,6 +57,9 @@ def outcome(returncode: int, junit: Path, benchmarks: list[dict], log: Path):
     if failures:
         return "failed", failures[0]
     if returncode not in (0, 5):
+        reason = reason_file(log)
+        if reason.exists():
+            return "failed", reason.read_text(errors="replace").strip()
         tail = last_line(log)
         return "failed", f"exit status {returncode}" + (f": {tail}" if tail else "")
     if any("epoch_history" in b.get("extra_info", {}) for b in benchmarks):

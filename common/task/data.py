@@ -78,6 +78,7 @@ class ImageDataset:
     test_labels: np.ndarray
     checksums: dict[str, str]
     source: str  # the directory read, "cache" (the parsed .npz), or the URL downloaded
+    cache_error: str | None = None  # why the parsed cache could not be written, if it couldn't
 
 
 def _pins(sha256sum_output: str) -> dict[str, str]:
@@ -312,8 +313,11 @@ def _load_files(spec, files, source, cache, npz_path, mirrors, download, progres
     out["train_labels"] = out["train_labels"].astype(np.int64)
     out["test_labels"] = out["test_labels"].astype(np.int64)
     _checked(out, source)
+    cache_error = None
     try:
         atomic_write(npz_path, lambda f: np.savez(f, **out))
-    except OSError as e:
-        warnings.warn(f"could not write the parsed cache {npz_path}: {_one_line(e)}", stacklevel=2)
-    return ImageDataset(name, **out, checksums=dict(spec.sha256), source=source)
+    except OSError as e:  # an optimisation lost, nothing more: the arrays are loaded
+        cache_error = f"could not write the parsed cache {npz_path}: {_one_line(e)}"
+        warnings.warn(cache_error, stacklevel=2)
+    checksums = dict(spec.sha256)
+    return ImageDataset(name, **out, checksums=checksums, source=source, cache_error=cache_error)
