@@ -101,7 +101,7 @@ def test_the_overhead_scenarios_model_and_switches_train(variant, suite):
     run = SMOKE.with_(model="linear", train_size=512, test_size=500)
     data, _ = task_data_for(run)
     for switch in ("default", *variant.switches):
-        record = runner.measure(suite, run.with_(switch=switch), data)
+        record = runner.measure_variant(suite, run.with_(switch=switch), data)
         assert record["switch"] == switch and len(record["epoch_history"]) == 1
         assert np.isfinite(record["epoch_history"][0]["train_loss"]), switch
         assert record["parameters"] == task.IMAGE_SIZE**2 * task.NUM_CLASSES + task.NUM_CLASSES
