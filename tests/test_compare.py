@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from common import task
 from common.scenarios import catalog, compare
 from common.task import SettingError, files, paths, registry
 from common.task.data import DATASETS
@@ -455,3 +457,18 @@ def test_a_child_that_cannot_load_its_data_says_why_on_the_console(tmp_path):
     failed = [line for line in done.stdout.splitlines() if line.startswith("raw_pytorch failed")]
     assert failed and failed[0].startswith("raw_pytorch failed: cannot load the data: ")
     assert "is corrupt or from another dataset" in failed[0] and "no tests ran" not in failed[0]
+
+
+def test_the_recorded_command_pastes_back_and_too_many_threads_are_noted(
+    tmp_path, stub_children, capsys
+):
+    out = tmp_path / "out dir" / "x"
+    code = compare.main(["--out", str(out), "--quick", "--suite", "raw_pytorch", "--threads", "64"])
+    assert code == 0
+    (run_dir,) = [p for p in out.iterdir() if not p.is_symlink()]
+    command = json.loads((run_dir / "runs.json").read_text())["command"]
+    argv = ["--out", str(out), "--quick", "--suite", "raw_pytorch", "--threads", "64"]
+    assert shlex.split(command) == ["python", "-m", "common", "compare", *argv]
+    assert f"note: --threads 64 is more than the {task.default_threads()} cores" in (
+        capsys.readouterr().err
+    )

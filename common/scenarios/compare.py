@@ -20,12 +20,14 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import task
 from common.measure import hooks, runner, schedule
 from common.measure.environment import collect
 from common.scenarios import catalog, new_run_folder
@@ -199,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         pairs = _jobs(registry.select(args.suite), run, args)
     except (SettingError, registry.SuiteError) as error:
         parser.error(str(error))
+    if note := task.thread_note(run.threads):
+        print(note, file=sys.stderr)
     started = dt.datetime.now()
     order_seed = args.order_seed if args.order_seed is not None else int(started.timestamp())
     run_dir = new_run_folder(parser, args.out, started)
@@ -280,7 +284,7 @@ def _status(plan: Plan, everyone: list[schedule.Job]) -> records.ComparisonRun:
         kind="comparison-run",
         started=plan.started.isoformat(timespec="seconds"),
         finished=None,
-        command=" ".join(["python -m common compare", *plan.argv]),
+        command=shlex.join(["python", "-m", "common", "compare", *plan.argv]),  # pastes back
         scenario=plan.scenario.name,
         settings={
             **dataclasses.asdict(plan.run),

@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -249,7 +250,7 @@ def _launch_once(variant, run: RunConfig, nproc: int, name: str, folder: Path, o
     waited = wait_for_quiet(options.max_load, options.max_wait)
     result = {
         "kind": "ddp-launch",
-        "command": " ".join(launch.command[1:]),
+        "command": shlex.join(launch.command[1:]),
         "load_before": os.getloadavg()[0],
         "waited_for_quiet_seconds": waited,
         "date": dt.datetime.now().isoformat(timespec="seconds"),
@@ -369,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         "kind": "ddp-run",
         "started": started.isoformat(timespec="seconds"),
         "finished": None,
-        "command": " ".join(["python -m common ddp", *argv]),
+        "command": shlex.join(["python", "-m", "common", "ddp", *argv]),
         "settings": {**dataclasses.asdict(run), "nproc": args.nproc},
         "environment": collect(args.nproc, run.dataset),
         "variants": [],

@@ -77,6 +77,18 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def thread_note(threads: int) -> str | None:
+    """A warning for more threads than this process's cores: allowed (a user may mean it), but
+    every framework then oversubscribes them, and the figures measure that."""
+    cores = default_threads()
+    if threads <= cores:
+        return None
+    return (
+        f"note: --threads {threads} is more than the {cores} cores this process may use; "
+        "the frameworks will oversubscribe them"
+    )
+
+
 class SettingError(ValueError):
     """An invalid run setting; the message says which one and what is allowed."""
 
