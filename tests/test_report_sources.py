@@ -135,3 +135,12 @@ def test_versions_that_are_not_the_pins_are_named(tmp_path):
     summary = report.write_report(tmp_path).read_text()
     assert f"Not the pinned versions**: pytorch-ignite {installed} (pinned 0.4.0);" in summary
     assert "torch " + recorded["versions"]["torch"] + " (pinned" not in summary
+
+
+def test_a_ddp_section_from_another_run_says_so(tmp_path):
+    shutil.copytree(FIXTURE, tmp_path / "run", dirs_exist_ok=True)
+    summary = report.write_report(tmp_path / "run").read_text()  # no ddp run beside it
+    section = summary[summary.index("## Data-parallel training") :]
+    assert section.splitlines()[2].startswith(
+        "**Not this run's**: the committed record docs/results/ddp-quiet, from another machine"
+    )

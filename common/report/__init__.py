@@ -111,10 +111,14 @@ def _write_bytes(path: Path, data: bytes) -> None:
 def _ddp_section(run_dir: Path) -> str | None:
     from common.report.ddp import ddp_section
 
-    for folder in (paths.latest_link(Path(run_dir).parent, "ddp"), paths.RECORDS / "ddp-quiet"):
-        if section := ddp_section(folder):
-            return section
-    return None
+    if section := ddp_section(paths.latest_link(Path(run_dir).parent, "ddp")):
+        return section  # the newest ddp run beside this one
+    committed = paths.RECORDS / "ddp-quiet"
+    return ddp_section(
+        committed,
+        elsewhere=f"the committed record {committed.relative_to(paths.ROOT)}, from another "
+        f"machine or day; `tox -e ddp` measures this one",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

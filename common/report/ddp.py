@@ -21,8 +21,9 @@ COLUMNS = (
 )
 
 
-def ddp_section(run_dir: Path) -> str | None:
-    """Markdown for a ddp run folder, or None when the folder holds no ddp.json."""
+def ddp_section(run_dir: Path, elsewhere: str | None = None) -> str | None:
+    """Markdown for a ddp run folder, or None when the folder holds no ddp.json. elsewhere: a
+    report's words for a ddp run that is not of its machine or its day (a committed record)."""
     path = Path(run_dir) / "ddp.json"
     if not path.exists():
         return None
@@ -37,6 +38,11 @@ def ddp_section(run_dir: Path) -> str | None:
     lines = [
         "## Data-parallel training (ddp scenario)",
         "",
+        *(
+            [f"**Not this run's**: {elsewhere} ({environment['cpu']}, {run['started']})", ""]
+            if elsewhere
+            else []
+        ),
         f"{settings['nproc']} processes x 1 thread against 1 process x {settings['nproc']} "
         f"threads; global batch {settings['batch_size']}, {settings['epochs']} epochs on "
         f"{settings['train_size'] or 'all'} training images. {environment['cpu']}, "
