@@ -33,7 +33,11 @@ def main(argv: list[str]) -> int:
         )
         return 2
     sys.argv[0] = f"python -m common {command}"  # argparse's usage line names the command
-    return importlib.import_module(COMMANDS[command]).main(rest)
+    try:
+        return importlib.import_module(COMMANDS[command]).main(rest)
+    except KeyboardInterrupt:  # before a command's own handling starts, or after it ends
+        print(f"python -m common {command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

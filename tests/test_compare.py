@@ -472,3 +472,36 @@ def test_the_recorded_command_pastes_back_and_too_many_threads_are_noted(
     assert f"note: --threads 64 is more than the {task.default_threads()} cores" in (
         capsys.readouterr().err
     )
+
+
+def test_a_second_ctrl_c_while_the_report_is_written_is_one_line(
+    tmp_path, stub_children, monkeypatch, capsys
+):
+    def interrupted(run_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare, "_write_report", interrupted)
+    code, run_dir = run_compare(tmp_path)
+    assert code == 130
+    err = capsys.readouterr().err
+    assert f"interrupted: no report; the measurements are whole in {run_dir}" in err
+    assert "Traceback" not in err
+    assert json.loads((run_dir / "runs.json").read_text())["finished"]
+    assert (tmp_path / "latest").resolve() == run_dir.resolve()
+
+
+def test_ctrl_c_before_a_command_takes_over_is_one_line(monkeypatch, capsys):
+    import types
+
+    from common import __main__ as entry
+
+    starting = types.ModuleType("starting")
+
+    def main(argv):
+        raise KeyboardInterrupt  # as during its imports, at 0.15 s
+
+    starting.main = main
+    monkeypatch.setitem(sys.modules, "starting", starting)
+    monkeypatch.setitem(entry.COMMANDS, "compare", "starting")
+    assert entry.main(["compare"]) == 130
+    assert capsys.readouterr().err == "python -m common compare: interrupted\n"

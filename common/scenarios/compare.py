@@ -415,8 +415,15 @@ def _finish(plan: Plan, status, reserve: files.Reserve, interrupted: int | None)
     try:
         files.write_json(plan.run_dir / "runs.json", status)
         reserve.release()  # what it kept for runs.json is the report's now
-        _write_report(plan.run_dir)
         paths.point_latest(plan.run_dir)
+        _write_report(plan.run_dir)
+    except KeyboardInterrupt:  # a second Ctrl-C, while the report is written
+        print(
+            f"interrupted: no report; the measurements are whole in {plan.run_dir}: "
+            f"`python -m common report {plan.run_dir}` writes it",
+            file=sys.stderr,
+        )
+        return 130
     except OSError as error:
         print(
             f"error: cannot write the report: {error.strerror or error}; the measurements are "
