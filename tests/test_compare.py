@@ -45,6 +45,10 @@ turns.ready()
 if behaviour in ("SIGINT", "SIGTERM", "SIGHUP"):  # to the driver's pid alone, not its group
     os.kill(os.getppid(), getattr(signal, behaviour))
     time.sleep(30)
+if behaviour == "SIGINT after a turn":
+    turns.yield_turn([{"kind": "block", "index": 0, "epoch": 1, "steps": 10, "seconds": 0.1}], None)
+    os.kill(os.getppid(), signal.SIGINT)
+    time.sleep(30)
 epoch = {"epoch": 1, "train_loss": 0.5, "test_accuracy": 0.9, "train_seconds": 1.0}
 turns.yield_turn([], epoch)
 data = json.load(open(fixture))
@@ -505,3 +509,16 @@ def test_ctrl_c_before_a_command_takes_over_is_one_line(monkeypatch, capsys):
     monkeypatch.setitem(entry.COMMANDS, "compare", "starting")
     assert entry.main(["compare"]) == 130
     assert capsys.readouterr().err == "python -m common compare: interrupted\n"
+
+
+def test_ctrl_c_mid_run_keeps_the_rounds_and_blocks_it_ran(
+    tmp_path, stub_children, signals_as_in_a_terminal
+):
+    stub_children["lightning"] = "SIGINT after a turn"
+    code, run_dir = run_compare(tmp_path)
+    assert code == 130
+    runs = json.loads((run_dir / "runs.json").read_text())
+    assert len(runs["schedule"]["rounds"]) >= 1
+    assert all(entry["group"] == 1 for entry in runs["schedule"]["rounds"])
+    (stopped,) = [e for e in runs["variants"] if e["label"] == "lightning"]
+    assert stopped["status"] == "interrupted" and stopped["blocks"][0]["steps"] == 10

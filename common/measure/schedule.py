@@ -220,11 +220,15 @@ def run_interleaved(
     seed: int,
     on_message: Callable[[Job, dict], None],
     on_finished: Callable[[Job, int], None],
+    schedule: list[dict] | None = None,
+    stamp: dict | None = None,
 ) -> list[dict]:
     """Runs one group: start-up one process at a time, then rounds of turns until every process
-    has exited. Returns the schedule, one record per round. SIGINT, SIGTERM and SIGHUP end every
-    process of the group and raise Interrupted; nothing is left running."""
-    schedule: list[dict] = []
+    has exited. Returns the schedule, one record per round (appended to `schedule` as each
+    starts, so an interrupted group keeps the rounds it ran; each with `stamp`'s keys). SIGINT,
+    SIGTERM and SIGHUP end every process of the group and raise Interrupted; nothing is left
+    running."""
+    schedule = [] if schedule is None else schedule
     workers = _Group(on_message, on_finished)
     try:
         with interruptible():
@@ -240,6 +244,7 @@ def run_interleaved(
                         "round": len(schedule) + 1,
                         "started": time.time(),
                         "order": [w.job.label for w in order],
+                        **(stamp or {}),
                     }
                 )
                 workers.play(order)

@@ -392,7 +392,8 @@ def _incomplete_notes(data: RunData, markdown: bool) -> list[str]:
     """Each variant that did not complete, with its whole error."""
     code = md_code if markdown else str
     return [
-        f"{e['variant']} {e['status']}" + (f": {code(e['error'])}" if e.get("error") else "")
+        f"{e.get('label', e['variant'])} {e['status']}"  # the A/A control's label says so
+        + (f": {code(e['error'])}" if e.get("error") else "")
         for e in data.incomplete
     ]
 

@@ -305,12 +305,21 @@ class Progress:
 
     def __init__(self, plan: Plan, status: records.ComparisonRun) -> None:
         self.run_dir, self.status = plan.run_dir, status
+        self.blocks: dict[str, list[records.Block]] = {}  # as each process reports them
 
     def on_message(self, job: schedule.Job, message: dict) -> None:
         if message.get("kind") == "ready":
             print(f"  {job.label}: ready", flush=True)
-        elif message.get("kind") == "turn" and message.get("epoch"):
-            print(f"  {job.label}: {hooks.epoch_line(message['epoch'])}", flush=True)
+        elif message.get("kind") == "turn":
+            self.blocks.setdefault(job.label, []).extend(message.get("blocks") or [])
+            if message.get("epoch"):
+                print(f"  {job.label}: {hooks.epoch_line(message['epoch'])}", flush=True)
+
+    def keep_blocks(self, job_result: records.VariantRun) -> None:
+        """A process that did not finish has no benchmark JSON: its runs.json entry keeps the
+        blocks it reported, so nothing it measured is lost."""
+        if job_result["status"] != "ok" and self.blocks.get(job_result["label"]):
+            job_result["blocks"] = self.blocks[job_result["label"]]
 
     def on_finished(self, job: schedule.Job, returncode: int) -> None:
         running, final, junit = _child_files(job.log_path)
@@ -330,6 +339,7 @@ class Progress:
                 "log": str(job.log_path.relative_to(self.run_dir)),
             }
         )
+        self.keep_blocks(job.result)
         note = f": {error}" if error else ""
         print(f"{job.label} {state}{note}", flush=True)
         if state == "ok":  # what it left out, in one line each (an unwritable cache, say)
@@ -377,18 +387,19 @@ def _run_groups(plan: Plan, batches: list[list[schedule.Job]], status) -> int | 
         for number, group in enumerate(batches, 1):
             if len(batches) > 1:
                 print(f"group {number}/{len(batches)}: {', '.join(j.label for j in group)}")
-            rounds = schedule.run_interleaved(
+            schedule.run_interleaved(
                 group,
                 cwd=paths.ROOT,
                 seed=plan.order_seed + number - 1,
                 on_message=progress.on_message,
                 on_finished=progress.on_finished,
+                schedule=status["schedule"]["rounds"],  # kept, round by round, if interrupted
+                stamp={"group": number},
             )
-            for entry in rounds:
-                entry["group"] = number
-            status["schedule"]["rounds"] += rounds
     except (KeyboardInterrupt, schedule.Interrupted) as error:
         _mark_pending(status, "interrupted")
+        for entry in status["variants"]:
+            progress.keep_blocks(entry)
         print("interrupted: keeping what was measured", file=sys.stderr)
         return getattr(error, "signal_number", 2)
     return None

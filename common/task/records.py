@@ -149,6 +149,7 @@ class VariantRun(TypedDict):
     log: NotRequired[str]
     seconds_alive: NotRequired[float]
     turns: NotRequired[int]
+    blocks: NotRequired[list[Block]]  # what a process that did not finish had reported
 
 
 class ComparisonRun(TypedDict):
