@@ -89,15 +89,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def suite(variant: registry.Variant) -> registry.LoadedSuite:
+def suite(variant: registry.Variant, request) -> registry.LoadedSuite:
     """The suite module of this variant, imported and configured as the runner does before any
-    model (the default threads: TensorFlow fixes its own at its first op); skipped when it cannot
-    run here."""
+    model, with the command line's run knobs (TensorFlow fixes its threads at its first op, so
+    `--threads 1` must reach it here); skipped when it cannot run here."""
     reason = variant.missing()
     if reason:
         pytest.skip(reason)
     loaded = registry.load(variant)
-    loaded.module.configure(RunConfig())
+    loaded.module.configure(run_config(request.config))
     return loaded
 
 

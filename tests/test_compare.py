@@ -427,10 +427,11 @@ def test_two_scenarios_at_once_is_a_setting_error():
 TINY = ["--suite", "raw_pytorch", "--train-size", "1000", "--test-size", "500", "--epochs", "1"]
 
 
-def _real_compare(tmp_path: Path, **environment: str) -> subprocess.CompletedProcess:
-    """`python -m common compare` on the reference alone, as a user starts it."""
+def _real_compare(tmp_path: Path, *argv: str, **environment: str) -> subprocess.CompletedProcess:
+    """`python -m common compare` on a tiny subset (the reference alone unless argv says), as a
+    user starts it."""
     return subprocess.run(
-        [sys.executable, "-m", "common", "compare", *TINY, "--replicates", "1"]
+        [sys.executable, "-m", "common", "compare", *(argv or TINY), "--replicates", "1"]
         + ["--out", str(tmp_path / "out")],
         cwd=paths.ROOT,
         env={**os.environ, **environment},
@@ -522,3 +523,12 @@ def test_ctrl_c_mid_run_keeps_the_rounds_and_blocks_it_ran(
     assert all(entry["group"] == 1 for entry in runs["schedule"]["rounds"])
     (stopped,) = [e for e in runs["variants"] if e["label"] == "lightning"]
     assert stopped["status"] == "interrupted" and stopped["blocks"][0]["steps"] == 10
+
+
+def test_keras_on_tensorflow_trains_on_one_thread_as_the_overhead_scenario_asks(tmp_path):
+    (variant,) = registry.select(["keras[tensorflow]"])
+    if variant.missing():
+        pytest.skip(variant.missing())
+    done = _real_compare(tmp_path, *TINY[2:], "--suite", "keras[tensorflow]", "--threads", "1")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "keras[tensorflow] ok\n" in done.stdout

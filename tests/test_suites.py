@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 from common import task
 from common.measure import runner
 from common.measure.hooks import TrainingDiverged, TrainingHooks, check_trained
-from common.task import RunConfig
+from common.task import RunConfig, paths, registry
 from conftest import task_data_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,3 +152,39 @@ def test_a_model_at_chance_after_enough_steps_has_not_trained():
         check_trained(0.09, 7500)  # Ignite at lr 1e6: loss 2.65e22, no NaN
     check_trained(0.09, task.UNTRAINED_STEPS - 1)  # one start-up step: too few to judge
     check_trained(task.UNTRAINED_BELOW, 7500)
+
+
+def test_a_corrupt_checkpoint_is_one_line_naming_the_file(suite, tmp_path):
+    run = SMOKE.with_(train_size=task.BATCH_SIZE, test_size=100)
+    data, _ = task_data_for(run)
+    trained = suite.module.train(suite.module.build_model(run), data, run, TrainingHooks(epochs=1))
+    good = suite.module.save(trained, tmp_path / "good")
+    whole = good.read_bytes()
+    for name, content in (
+        ("truncated", whole[: len(whole) // 2]),
+        ("random", bytes(range(256)) * 64),
+        ("empty", b""),
+    ):
+        bad = (tmp_path / name).with_suffix(good.suffix)
+        bad.write_bytes(content)
+        with pytest.raises(registry.CheckpointError) as failed:
+            suite.load_checkpoint(bad, run)
+        message = str(failed.value)
+        assert message.startswith(f"{bad}: not a valid {suite.variant.framework} checkpoint (")
+        assert "\n" not in message
+
+
+def test_no_suite_loads_a_checkpoint_the_unsafe_way():
+    """Loading stays safe: torch.load and Lightning's load_from_checkpoint with weights_only, never
+    weights_only=False; Keras' load_model never with safe_mode=False."""
+    unsafe = []
+    for path in sorted(paths.SUITES.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and "save" not in ast.unparse(node.func):
+                for keyword in node.keywords:
+                    is_false = (
+                        isinstance(keyword.value, ast.Constant) and keyword.value.value is False
+                    )
+                    if keyword.arg in ("weights_only", "safe_mode") and is_false:
+                        unsafe.append(f"{path.name}:{node.lineno}")
+    assert unsafe == []

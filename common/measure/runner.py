@@ -109,7 +109,7 @@ def measure_variant(
         turns=turns,
     )
     trained = _train(suite, run, data, hooks, turns, pedantic or _time_once, rounds, warm_up)
-    evaluation = _evaluate_and_reload(module, trained.model, run, data)
+    evaluation = _evaluate_and_reload(suite, trained.model, run, data)
     check_trained(evaluation["test_accuracy"], trained.hooks.steps)
     record: records.TrainingRecord = {
         "kind": "training-record",
@@ -185,15 +185,18 @@ def _training(trained: _Trained, data: TaskData) -> records.TrainingFigures:
     }
 
 
-def _evaluate_and_reload(module, model, run: RunConfig, data: TaskData) -> records.Evaluation:
+def _evaluate_and_reload(
+    suite: LoadedSuite, model, run: RunConfig, data: TaskData
+) -> records.Evaluation:
     """Test accuracy, then a save and load whose predictions must match the trained model's."""
+    module = suite.module
     start = time.perf_counter()
     predictions = module.predict(model, data.test_images)
     predict_seconds = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         checkpoint = module.save(model, Path(folder) / "convnet")
-        reloaded = module.load(checkpoint, run)
+        reloaded = suite.load_checkpoint(checkpoint, run)
         checkpoint_seconds = time.perf_counter() - start
         checkpoint_bytes = checkpoint.stat().st_size
         start = time.perf_counter()

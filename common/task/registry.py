@@ -332,6 +332,22 @@ class LoadedSuite:
     module: ModuleType
     import_seconds: float  # what this process had not imported before: the framework included
 
+    def load_checkpoint(self, path: Path, run):
+        """The suite's load, with what a bad file raises (a truncated zip, random bytes, an
+        empty file: 9-30 lines of the framework's traceback) as one CheckpointError line."""
+        try:
+            return self.module.load(path, run)
+        except Exception as error:
+            first = next((line for line in str(error).splitlines() if line.strip()), "")
+            raise CheckpointError(
+                f"{path}: not a valid {self.variant.framework} checkpoint "
+                f"({type(error).__name__}: {first.strip()[:160]})"
+            ) from error
+
+
+class CheckpointError(Exception):
+    """A file a suite cannot load as its framework's checkpoint; the message names it."""
+
 
 _import_seconds: dict[str, float] = {}
 
