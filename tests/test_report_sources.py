@@ -10,6 +10,7 @@ counts itself), so that the recorded files differ from today's.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -144,3 +145,8 @@ def test_a_ddp_section_from_another_run_says_so(tmp_path):
     assert section.splitlines()[2].startswith(
         "**Not this run's**: the committed record docs/results/ddp-quiet, from another machine"
     )
+    page = (tmp_path / "run" / "report" / "index.html").read_text()
+    html_section = page[page.index("Data-parallel training") :]
+    assert "|---|" not in page and "| data-parallel suite |" not in page  # no raw markdown
+    assert "<table" in html_section and re.search(r"<th>data-parallel suite\s*</th>", html_section)
+    assert "<strong>Not this run&#x27;s</strong>" in html_section

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 
 from pygments.formatters import HtmlFormatter
 from tabulate import tabulate
@@ -96,12 +97,31 @@ def _run_section(data: RunData, plots: Svgs, depth: int = 2) -> str:
 
 
 def _markdown_section(text: str | None) -> str:
-    """A section kept as its summary.md markdown (the data-parallel scenario's), shown as text."""
+    """A section the report also writes to summary.md as markdown (the data-parallel
+    scenario's): its paragraphs and its pipe table, as HTML."""
     if not text:
         return ""
     heading, _, body = text.strip().partition("\n")
-    title, text = html.escape(heading.lstrip("# ")), html.escape(body.strip())
-    return f'<h2>{title}</h2><pre style="white-space:pre-wrap">{text}</pre>'
+    blocks = [block.strip().splitlines() for block in body.strip().split("\n\n")]
+    parts = [f"<h2>{html.escape(heading.lstrip('# '))}</h2>"]
+    for lines in blocks:
+        if lines and all(line.startswith("|") for line in lines):
+            header, *rows = [_cells(line) for line in lines if not set(line) <= set("|-: ")]
+            parts.append(tabulate(rows, header, tablefmt="unsafehtml", disable_numparse=True))
+        else:
+            parts.append(f"<p>{_inline(' '.join(lines))}</p>")
+    return f'<div class="wide">{"".join(parts)}</div>'
+
+
+def _cells(line: str) -> list[str]:
+    return [_inline(cell.strip()) for cell in line.strip().strip("|").split(" | ")]
+
+
+def _inline(text: str) -> str:
+    """Markdown's **bold** and `code` in one escaped line."""
+    text = html.escape(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
 def html_page(runs: list[tuple[str, RunData, Svgs]], extra: str | None = None) -> str:
