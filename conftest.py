@@ -123,7 +123,7 @@ def reference(request) -> registry.LoadedSuite:
     """The reference suite (raw PyTorch), for measurements taken beside it in its process."""
     variant = next((v for v in registry.variants() if v.suite == registry.REFERENCE), None)
     if variant is None or variant not in _selected(request.config):
-        pytest.skip(f"runs beside the reference suite; select it with --suite {registry.REFERENCE}")
+        pytest.skip(f"{registry.BESIDE_REFERENCE}; select it with --suite {registry.REFERENCE}")
     reason = variant.missing()
     if reason:
         pytest.skip(reason)

@@ -14,6 +14,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -532,3 +533,19 @@ def test_keras_on_tensorflow_trains_on_one_thread_as_the_overhead_scenario_asks(
     done = _real_compare(tmp_path, *TINY[2:], "--suite", "keras[tensorflow]", "--threads", "1")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "keras[tensorflow] ok\n" in done.stdout
+
+
+def test_progress_is_shown_at_least_every_ten_seconds_without_a_terminal(monkeypatch, capsys):
+    from common.scenarios import progress
+
+    monkeypatch.setattr(progress, "EVERY_SECONDS", 0.05)
+    run = compare.RunConfig(epochs=2, train_size=4000)  # 32 steps an epoch: 4 blocks of 10
+    total = progress.expected_turns(run, processes=3, block_steps=10)
+    assert total == 3 * 2 * 4
+    with progress.Heartbeat(total, live=False) as heartbeat:
+        for _ in range(6):
+            heartbeat.tick()
+        time.sleep(0.3)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "progress:" in line]
+    assert len(lines) >= 2
+    assert lines[-1].startswith("  progress: 25% of the turns (6/24), 0:00 elapsed, about 0:0")

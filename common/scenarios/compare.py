@@ -30,7 +30,7 @@ from pathlib import Path
 from common import task
 from common.measure import hooks, runner, schedule
 from common.measure.environment import collect
-from common.scenarios import catalog, new_run_folder
+from common.scenarios import catalog, new_run_folder, progress
 from common.scenarios.catalog import QUICK, Scenario
 from common.scenarios.outcomes import (
     REASON_ENV,
@@ -303,14 +303,17 @@ class Progress:
     """What the driver does as the children report: a line per epoch, and after each child
     its outcome in runs.json and the merged benchmark.json."""
 
-    def __init__(self, plan: Plan, status: records.ComparisonRun) -> None:
-        self.run_dir, self.status = plan.run_dir, status
+    def __init__(
+        self, plan: Plan, status: records.ComparisonRun, heartbeat: progress.Heartbeat
+    ) -> None:
+        self.run_dir, self.status, self.heartbeat = plan.run_dir, status, heartbeat
         self.blocks: dict[str, list[records.Block]] = {}  # as each process reports them
 
     def on_message(self, job: schedule.Job, message: dict) -> None:
         if message.get("kind") == "ready":
             print(f"  {job.label}: ready", flush=True)
         elif message.get("kind") == "turn":
+            self.heartbeat.tick()
             self.blocks.setdefault(job.label, []).extend(message.get("blocks") or [])
             if message.get("epoch"):
                 print(f"  {job.label}: {hooks.epoch_line(message['epoch'])}", flush=True)
@@ -344,7 +347,8 @@ class Progress:
         print(f"{job.label} {state}{note}", flush=True)
         if state == "ok":  # what it left out, in one line each (an unwritable cache, say)
             for skipped in junit_outcome(junit)[1]:
-                print(f"  {job.label}: skipped: {skipped}", flush=True)
+                if not skipped.startswith(registry.BESIDE_REFERENCE):  # by design, not news
+                    print(f"  {job.label}: skipped: {skipped}", flush=True)
         merge(self.run_dir, self.status["variants"])
         files.write_json(self.run_dir / "runs.json", self.status)
 
@@ -382,7 +386,14 @@ def _run(plan: Plan, reserve: files.Reserve) -> int:
 
 def _run_groups(plan: Plan, batches: list[list[schedule.Job]], status) -> int | None:
     """Every group in turn; returns the signal's number if one stopped the run, else None."""
-    progress = Progress(plan, status)
+    block_steps = plan.args.block_steps or runner.BLOCK_STEPS[plan.run.model]
+    processes = sum(len(group) for group in batches)
+    total = progress.expected_turns(plan.run, processes, block_steps)
+    with progress.Heartbeat(total) as heartbeat:
+        return _run_each_group(plan, batches, status, Progress(plan, status, heartbeat))
+
+
+def _run_each_group(plan: Plan, batches, status, reporter: Progress) -> int | None:
     try:
         for number, group in enumerate(batches, 1):
             if len(batches) > 1:
@@ -391,15 +402,15 @@ def _run_groups(plan: Plan, batches: list[list[schedule.Job]], status) -> int | 
                 group,
                 cwd=paths.ROOT,
                 seed=plan.order_seed + number - 1,
-                on_message=progress.on_message,
-                on_finished=progress.on_finished,
+                on_message=reporter.on_message,
+                on_finished=reporter.on_finished,
                 schedule=status["schedule"]["rounds"],  # kept, round by round, if interrupted
                 stamp={"group": number},
             )
     except (KeyboardInterrupt, schedule.Interrupted) as error:
         _mark_pending(status, "interrupted")
         for entry in status["variants"]:
-            progress.keep_blocks(entry)
+            reporter.keep_blocks(entry)
         print("interrupted: keeping what was measured", file=sys.stderr)
         return getattr(error, "signal_number", 2)
     return None

@@ -17,6 +17,7 @@ from common.task.data import DATASETS, ImageDataset, load_dataset
 # --- data --------------------------------------------------------------------------------------
 # Inputs are standardized with the dataset's own pixel mean and std (common/task/data.py DATASETS).
 IMAGE_SIZE = 28
+TRAIN_IMAGES = 60_000  # the training set of MNIST and of Fashion-MNIST alike
 NUM_CLASSES = 10
 # A model at about chance (1 in NUM_CLASSES) after this many steps has not trained: it diverged
 # without a NaN, or learns nothing. Every suite passes 85% well before it (the tests' 32 steps

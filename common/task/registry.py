@@ -310,6 +310,8 @@ def variants(distributed: bool | None = False) -> list[Variant]:
 
 
 REFERENCE = "raw_pytorch"
+# Why a benchmark measured beside the reference skips in every other variant's process.
+BESIDE_REFERENCE = "runs beside the reference suite"
 
 
 def select(names: list[str] | None, distributed: bool | None = False) -> list[Variant]:
