@@ -150,3 +150,41 @@ def test_a_ddp_section_from_another_run_says_so(tmp_path):
     assert "|---|" not in page and "| data-parallel suite |" not in page  # no raw markdown
     assert "<table" in html_section and re.search(r"<th>data-parallel suite\s*</th>", html_section)
     assert "<strong>Not this run&#x27;s</strong>" in html_section
+
+
+def test_no_plot_text_runs_off_its_figure(tmp_path):
+    """Every title, label and legend of every plot lies inside its figure (the seeds plot's
+    title once ran off it with its source's path)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from common.report import plots
+    from common.report.analysis import load_run
+
+    shutil.copytree(FIXTURE, tmp_path, dirs_exist_ok=True)
+    data = load_run(tmp_path)
+    # accuracy over seeds merged from a committed seeds run, as a default comparison's report has
+    merged = json.loads((paths.RECORDS / "seeds-mnist" / "accuracy_over_seeds.json").read_text())
+    data.accuracy = merged["variants"]
+    data.accuracy_source = f"{merged['source']}, recorded in docs/results/seeds-mnist"
+    rendered = plots.render(data)
+    assert "accuracy_over_seeds" in rendered
+    for name, figure in rendered.items():
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        box = figure.bbox
+        texts = [
+            text
+            for ax in figure.axes
+            for text in (
+                *(ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label),
+                *ax.texts,
+                *(ax.get_legend().get_texts() if ax.get_legend() else ()),
+            )
+        ]
+        for text in texts:
+            if not text.get_text() or not text.get_visible():
+                continue
+            extent = text.get_window_extent(renderer)
+            inside = extent.x0 >= box.x0 - 1 and extent.x1 <= box.x1 + 1
+            assert inside, f"{name}: {text.get_text()[:60]!r} runs off the figure"

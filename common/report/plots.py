@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import statistics
+import textwrap
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -213,7 +214,7 @@ def plot_accuracy_over_seeds(data: RunData) -> Figure | None:
     plot_accuracy already)."""
     if not data.accuracy or data.accuracy_source == "this run":
         return None
-    fig, ax = _figure(data, f"Test accuracy over seeds (from {data.accuracy_source})", 4.8)
+    fig, ax = _figure(data, "Test accuracy over seeds", 4.8)  # its source: below the axis
     for record in data.accuracy:
         epochs = [e["epoch"] for e in record["per_epoch"]]
         means = [100 * e["mean"] for e in record["per_epoch"]]
@@ -224,7 +225,8 @@ def plot_accuracy_over_seeds(data: RunData) -> Figure | None:
         _band(ax, epochs, means, sds, color)
         ax.set_xticks(epochs)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_xlabel("epoch · line: mean over seeds; band: ± one standard deviation")
+    caption = "epoch · line: mean over seeds; band: ± one standard deviation · from "
+    ax.set_xlabel(textwrap.fill(caption + str(data.accuracy_source), width=80))
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     return fig
 
@@ -296,7 +298,7 @@ def plot_loc_vs_speed(data: RunData) -> Figure | None:
             va="center",
             arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6},
         )
-    ax.set_xlabel("LOC (logical lines of the suite's file)")
+    ax.set_xlabel("LOC (logical lines of the example: the suite's file above its harness)")
     ax.set_ylabel(
         "steady-state training images/s (95% interval)"
         if any(below or above for _, below, above in steady)
