@@ -66,6 +66,12 @@ out.textContent = JSON.stringify({
   cols: getComputedStyle(view).getPropertyValue("--cols").trim(),
   viewport: window.innerWidth,
   page_scrolls_sideways: document.documentElement.scrollWidth > window.innerWidth,
+  glance: (() => {
+    const box = document.getElementById("glance"), edge = box.getBoundingClientRect();
+    return {top: edge.top + window.scrollY, bottom: edge.bottom + window.scrollY,
+            right: edge.right, needs: box.scrollWidth, has: box.clientWidth,
+            verdicts: [...box.querySelectorAll("td:nth-child(6)")].map((td) => td.textContent)};
+  })(),
 });
 document.body.append(out);
 </script>
@@ -158,3 +164,12 @@ def test_every_suite_diff_renders_section_by_section(measured):
     for suite, sections in diffs.items():
         assert [name for name, _ in sections][: len(reference)] == reference, suite
         assert all(height > 0 for _, height in sections), suite
+
+
+def test_the_first_screen_is_the_verdict(measured):
+    """At 1366x768, above the fold and without scrolling sideways: each variant's LOC, its ratio
+    with interval and verdict, and its accuracy."""
+    glance = measured["glance"]
+    assert glance["bottom"] <= HEIGHT, glance
+    assert glance["right"] <= measured["viewport"] and glance["needs"] <= glance["has"], glance
+    assert len(glance["verdicts"]) >= 5 and any(v.strip() for v in glance["verdicts"])

@@ -13,6 +13,7 @@ from common.report import sources
 from common.report.run import RunData
 from common.report.tables import (
     ACCURACY_HEADERS,
+    GLANCE_HEADERS,
     HEADERS,
     LOC_HEADERS,
     LOC_NOTE,
@@ -22,6 +23,7 @@ from common.report.tables import (
     accuracy_note,
     accuracy_rows,
     align,
+    glance_rows,
     loc_rows,
     notes,
     overhead_rows,
@@ -87,7 +89,13 @@ def _run_section(data: RunData, plots: Svgs, depth: int = 2) -> str:
             f"<{h}>Framework overhead per training step</{h}>"
             f"{_html_table(OVERHEAD_HEADERS, overhead_rows(data))}{tta}"
         )
-    return f"""<{h}>Environment</{h}><dl class="facts">{facts}</dl>
+    glance = (
+        f'<{h}>At a glance</{h}><div id="glance">{_html_table(GLANCE_HEADERS, glance_rows(data))}'
+        f"</div>"
+        if data.training
+        else ""
+    )
+    return f"""{glance}<{h}>Environment</{h}><dl class="facts">{facts}</dl>
 <details><summary>Versions</summary>{versions}</details>
 <details><summary>Data checksums</summary>{checksums}</details>
 <{h}>Training</{h}><div class="wide">{_html_table(HEADERS, training_rows(data))}</div>

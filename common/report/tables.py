@@ -82,6 +82,25 @@ ERROR_WIDTH = 40  # characters of an error shown in the table; the notes below g
 
 
 # --- the tables' cells ---------------------------------------------------------------------
+# The first thing a reader sees: what each variant costs in code and in speed, and its accuracy,
+# the same cells as the full table's (rendered from the same figures record), narrow enough for
+# a laptop's screen without scrolling sideways.
+GLANCE_HEADERS = (
+    "suite",
+    "mode",
+    "LOC",
+    "lines +/− vs raw PyTorch",
+    "vs raw PyTorch [95% CI]",
+    "verdict",
+    "test acc. %",
+)
+
+
+def glance_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
+    picked = [HEADERS.index(name) for name in GLANCE_HEADERS]
+    return [[row[i] for i in picked] for row in training_rows(data, markdown)]
+
+
 def training_rows(data: RunData, markdown: bool = False) -> list[list[str]]:
     """The table's cells: measured rows and, in registry order among them, the incomplete
     (their error cut short: notes() gives it whole)."""
@@ -492,6 +511,11 @@ def summary_parts(data: RunData, depth: int = 1, heading: str = "") -> list[str]
     h = "#" * depth
     parts = [
         f"{h} {heading}{title(data)}",
+        *(
+            [f"{h}# At a glance", _markdown_table(GLANCE_HEADERS, glance_rows(data, True))]
+            if data.training
+            else []
+        ),
         "\n".join(f"- **{k}**: {v}" for k, v in environment_facts(data)),
         f"{h}# Training",
         _markdown_table(HEADERS, training_rows(data, markdown=True)),
