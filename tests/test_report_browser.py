@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(
 # Runs after the page's own script. It ticks the PICKED suites and nothing else, as a reader
 # would, then measures every shown cell with its lines kept whole (white-space: pre): a cell
 # wider inside than it is on screen would cut or wrap a line.
-MEASURE = """
+MEASURE = r"""
 <script>
 const picked = new Set(%s);
 const picker = document.querySelector(".picker");
@@ -66,6 +66,12 @@ out.textContent = JSON.stringify({
   cols: getComputedStyle(view).getPropertyValue("--cols").trim(),
   viewport: window.innerWidth,
   page_scrolls_sideways: document.documentElement.scrollWidth > window.innerWidth,
+  // text a reader sees outside code that is markdown, not rendered: a table's |---| row
+  raw_markdown: [...document.querySelectorAll("pre, div, p, li, td")]
+    .filter((node) => !node.closest(".highlight, code"))
+    .some((node) => [...node.childNodes].some(
+      (child) => child.nodeType === 3 && /\|\s*-{3,}\s*\|/.test(child.textContent))),
+  images: [...document.images].map((img) => [img.alt, img.naturalWidth, img.naturalHeight]),
   glance: (() => {
     const box = document.getElementById("glance"), edge = box.getBoundingClientRect();
     return {top: edge.top + window.scrollY, bottom: edge.bottom + window.scrollY,
@@ -173,3 +179,8 @@ def test_the_first_screen_is_the_verdict(measured):
     assert glance["bottom"] <= HEIGHT, glance
     assert glance["right"] <= measured["viewport"] and glance["needs"] <= glance["has"], glance
     assert len(glance["verdicts"]) >= 5 and any(v.strip() for v in glance["verdicts"])
+
+
+def test_every_section_is_rendered_and_every_plot_loads(measured):
+    assert not measured["raw_markdown"]  # the data-parallel section once showed its table as text
+    assert measured["images"] and all(w > 0 and h > 0 for _, w, h in measured["images"])
