@@ -4,7 +4,7 @@ compare        the comparison and its scenarios (--quick, --modes, --overhead, -
 ddp            the data-parallel suites against their single-process suites
 instructions   overhead per step in instructions, under valgrind
 report RUN     the report of a run folder (summary.md, index.html, plots)
-figures RUN..  runs side by side from their figures records (the README's three-run table)
+figures RUN..  runs side by side from their figures records (docs/results.md's three-run table)
 """
 
 from __future__ import annotations

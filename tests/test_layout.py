@@ -1,5 +1,5 @@
-"""The map of common/ (README, "Layout"): four parts, each importing only the parts below it,
-and one home for each shared chore."""
+"""The map of common/ (docs/contributing.md, "Layout"): four parts, each importing only the parts
+below it, and one home for each shared chore."""
 
 from __future__ import annotations
 

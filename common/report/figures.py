@@ -8,7 +8,7 @@ user's script or a check reads the same ratios, intervals and verdicts without p
     {row["label"]: row["ratio"]["point"] for row in record["runs"][0]["rows"]}
 
 `python -m common figures RUN [RUN ...]` prints the runs' ratios side by side as a
-markdown table (the README's three-run table), with each row's largest distance from the
+markdown table (docs/results.md's three-run table), with each row's largest distance from the
 runs' mean.
 """
 
