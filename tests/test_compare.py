@@ -549,3 +549,20 @@ def test_progress_is_shown_at_least_every_ten_seconds_without_a_terminal(monkeyp
     lines = [line for line in capsys.readouterr().out.splitlines() if "progress:" in line]
     assert len(lines) >= 2
     assert lines[-1].startswith("  progress: 25% of the turns (6/24), 0:00 elapsed, about 0:0")
+
+
+def test_every_process_has_its_own_reason_file_a_later_groups_reference_copy_too(tmp_path):
+    import datetime as dt
+
+    from common.scenarios import outcomes
+
+    args = compare._parser().parse_args(["--modes"])
+    run = compare._settings(args)
+    pairs = compare._jobs(registry.select([]), run, args)
+    plan = compare.Plan(args, [], catalog.chosen(args), run, pairs, tmp_path, dt.datetime.now(), 1)
+    batches = compare._batches(plan)
+    jobs = [job for group in batches for job in group]
+    assert len(batches) > 1 and any("@" in job.label for job in jobs)  # a reference copy
+    reasons = [job.environment[outcomes.REASON_ENV] for job in jobs]
+    assert reasons == [str(outcomes.reason_file(job.log_path)) for job in jobs]
+    assert len(set(reasons)) == len(jobs)

@@ -16,19 +16,23 @@ from common.task import paths, registry
 from common.task.data import DATASETS
 
 
+def _requirements() -> tuple[str, list[str]]:
+    """The project's name and every requirement pyproject.toml lists, the extras' included."""
+    project = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
+    extras: list[str] = sum(project["optional-dependencies"].values(), [])
+    return project["name"], [*project["dependencies"], *extras]
+
+
 def project_distributions() -> list[str]:
     """Every distribution pyproject.toml names, the frameworks and their backends included."""
-    project = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
-    requirements = [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]
+    name, requirements = _requirements()
     names = {re.split(r"[^A-Za-z0-9_.-]", r, maxsplit=1)[0].lower() for r in requirements}
-    return sorted(names - {project["name"]})
+    return sorted(names - {name})
 
 
 def project_pins() -> dict[str, str]:
     """{distribution: version} of every exact pin (==) in pyproject.toml."""
-    project = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
-    requirements = [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]
-    found = (_PIN.match(r) for r in requirements)
+    found = (_PIN.match(r) for r in _requirements()[1])
     return {m.group("name").lower(): m.group("version") for m in found if m}
 
 

@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 
 from common.report import figures, plots, seeds, tables
 from common.report.analysis import load_run
+from common.report.ddp import DdpSection
 from common.report.page import Svgs, html_page
 from common.report.plots import PLOTS, plot_modes
 from common.report.run import ReportError, RunData
@@ -72,7 +73,7 @@ def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
     summary = tables.summary([(label, data) for label, data, _ in runs])
     ddp = _ddp_section(dirs[0])
     if ddp:  # the data-parallel scenario's newest run beside this one, else the committed one
-        summary += "\n" + ddp
+        summary += "\n" + ddp.markdown()
     files.write_text(out / "summary.md", summary)
     files.write_text(out / "index.html", html_page(runs, extra=ddp))
     if not more and datas[0].accuracy_source == "this run":  # for comparisons' reports to merge
@@ -108,13 +109,13 @@ def _write_bytes(path: Path, data: bytes) -> None:
     files.atomic_write(path, lambda f: f.write(data))
 
 
-def _ddp_section(run_dir: Path) -> str | None:
-    from common.report.ddp import ddp_section
+def _ddp_section(run_dir: Path) -> DdpSection | None:
+    from common.report.ddp import read_section
 
-    if section := ddp_section(paths.latest_link(Path(run_dir).parent, "ddp")):
+    if section := read_section(paths.latest_link(Path(run_dir).parent, "ddp")):
         return section  # the newest ddp run beside this one
     committed = paths.RECORDS / "ddp-quiet"
-    return ddp_section(
+    return read_section(
         committed,
         elsewhere=f"the committed record {committed.relative_to(paths.ROOT)}, from another "
         f"machine or day; `tox -e ddp` measures this one",

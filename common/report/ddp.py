@@ -6,6 +6,7 @@ scenarios/distributed.py writes it as the run's summary.md; the report includes 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 QUIET_LOAD = 0.7  # 1-minute load average under which a timing counts as measured
@@ -21,8 +22,29 @@ COLUMNS = (
 )
 
 
+@dataclass
+class DdpSection:
+    """The section as parts: its paragraphs (markdown's **bold** and `code` inline) and its
+    table's rows under COLUMNS. summary.md and index.html each render it from these."""
+
+    title: str
+    paragraphs: list[str]
+    rows: list[list[str]]
+
+    def markdown(self) -> str:
+        table = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        table += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n\n".join([f"## {self.title}", *self.paragraphs, "\n".join(table)]) + "\n"
+
+
 def ddp_section(run_dir: Path, elsewhere: str | None = None) -> str | None:
-    """Markdown for a ddp run folder, or None when the folder holds no ddp.json. elsewhere: a
+    """Markdown for a ddp run folder, or None when the folder holds no ddp.json."""
+    section = read_section(run_dir, elsewhere)
+    return section.markdown() if section else None
+
+
+def read_section(run_dir: Path, elsewhere: str | None = None) -> DdpSection | None:
+    """The section of a ddp run folder, or None when the folder holds no ddp.json. elsewhere: a
     report's words for a ddp run that is not of its machine or its day (a committed record)."""
     path = Path(run_dir) / "ddp.json"
     if not path.exists():
@@ -35,11 +57,9 @@ def ddp_section(run_dir: Path, elsewhere: str | None = None) -> str | None:
     launches += [launch.get("startup") or {} for launch in launches]
     loads = [launch["load_before"] for launch in launches if "load_before" in launch]
     load = f"{min(loads):.2f}-{max(loads):.2f}" if loads else "n/a"
-    lines = [
-        "## Data-parallel training (ddp scenario)",
-        "",
+    paragraphs = [
         *(
-            [f"**Not this run's**: {elsewhere} ({environment['cpu']}, {run['started']})", ""]
+            [f"**Not this run's**: {elsewhere} ({environment['cpu']}, {run['started']})"]
             if elsewhere
             else []
         ),
@@ -49,35 +69,28 @@ def ddp_section(run_dir: Path, elsewhere: str | None = None) -> str | None:
         f"{environment['cores']} cores, {run['started']}; 1-minute load average before each "
         f"launch {load}. Start-up: the wall time of a one-step run, launch, imports and "
         f"rendezvous included.",
-        "",
     ]
     if loads and max(loads) >= QUIET_LOAD:
-        lines += [
+        paragraphs.append(
             f"**Not a quiet machine**: the load was {QUIET_LOAD} or more before some launch, so "
             f"the images/s and start-up columns are disturbed, not measurements; accuracy and "
             f"lines hold. Rerun with `--max-load {QUIET_LOAD}` (as `tox -e ddp` does) when the "
-            f"machine is quiet.",
-            "",
-        ]
-    lines += [
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
-    ]
-    lines += [_row(entry) for entry in run["variants"]]
-    return "\n".join(lines) + "\n"
+            f"machine is quiet."
+        )
+    rows = [_row(entry) for entry in run["variants"]]
+    return DdpSection("Data-parallel training (ddp scenario)", paragraphs, rows)
 
 
-def _row(entry: dict) -> str:
+def _row(entry: dict) -> list[str]:
     name = entry["variant"]
     if entry["status"] == "skipped":
-        return f"| {name} | skipped: {entry['error']} |" + " |" * (len(COLUMNS) - 2)
+        return [name, f"skipped: {entry['error']}", *[""] * (len(COLUMNS) - 2)]
     lines = entry["lines"]
     counted = f"{lines['added']} / {lines['removed']} ({lines['net']:+d})"
     launch = f"`{entry['launch']}`"
     if entry["status"] != "ok":
         verdict = "not available on CPU" if entry.get("needs") and _on_cpu(entry) else "failed"
-        cells = [f"{verdict}: {entry['error']}", "", ""]
-        return "| " + " | ".join([name, launch, *cells, counted]) + " |"
+        return [name, launch, f"{verdict}: {entry['error']}", "", "", counted]
     one, many = entry["single"], entry["distributed"]
     accuracy = (
         f"{one['record']['test_accuracy']:.2%} / {many['record']['test_accuracy']:.2%} "
@@ -91,7 +104,7 @@ def _row(entry: dict) -> str:
         f"{launch['startup']['wall_seconds']:.1f}" if launch["startup"]["status"] == "ok" else "-"
         for launch in (one, many)
     )
-    return "| " + " | ".join([name, launch, accuracy, speed, startup, counted]) + " |"
+    return [name, launch, accuracy, speed, startup, counted]
 
 
 def _on_cpu(entry: dict) -> bool:

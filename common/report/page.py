@@ -10,6 +10,8 @@ from pygments.formatters import HtmlFormatter
 from tabulate import tabulate
 
 from common.report import sources
+from common.report.ddp import COLUMNS as DDP_COLUMNS
+from common.report.ddp import DdpSection
 from common.report.run import RunData
 from common.report.tables import (
     ACCURACY_HEADERS,
@@ -104,25 +106,17 @@ def _run_section(data: RunData, plots: Svgs, depth: int = 2) -> str:
 <{h}>Plots</{h}><div class="plots">{figures}</div>"""
 
 
-def _markdown_section(text: str | None) -> str:
-    """A section the report also writes to summary.md as markdown (the data-parallel
-    scenario's): its paragraphs and its pipe table, as HTML."""
-    if not text:
+def _ddp_html(section: DdpSection | None) -> str:
+    """The data-parallel scenario's section (summary.md has it as markdown), as HTML."""
+    if section is None:
         return ""
-    heading, _, body = text.strip().partition("\n")
-    blocks = [block.strip().splitlines() for block in body.strip().split("\n\n")]
-    parts = [f"<h2>{html.escape(heading.lstrip('# '))}</h2>"]
-    for lines in blocks:
-        if lines and all(line.startswith("|") for line in lines):
-            header, *rows = [_cells(line) for line in lines if not set(line) <= set("|-: ")]
-            parts.append(tabulate(rows, header, tablefmt="unsafehtml", disable_numparse=True))
-        else:
-            parts.append(f"<p>{_inline(' '.join(lines))}</p>")
-    return f'<div class="wide">{"".join(parts)}</div>'
-
-
-def _cells(line: str) -> list[str]:
-    return [_inline(cell.strip()) for cell in line.strip().strip("|").split(" | ")]
+    rows = [[_inline(cell) for cell in row] for row in section.rows]
+    return (
+        f'<div class="wide"><h2>{html.escape(section.title)}</h2>'
+        + "".join(f"<p>{_inline(paragraph)}</p>" for paragraph in section.paragraphs)
+        + tabulate(rows, DDP_COLUMNS, tablefmt="unsafehtml", disable_numparse=True)
+        + "</div>"
+    )
 
 
 def _inline(text: str) -> str:
@@ -132,7 +126,7 @@ def _inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
-def html_page(runs: list[tuple[str, RunData, Svgs]], extra: str | None = None) -> str:
+def html_page(runs: list[tuple[str, RunData, Svgs]], extra: DdpSection | None = None) -> str:
     """index.html's text: runs is [(label, data, its plots)]; one run reads as before, several
     get a table of runs and a side-by-side table first, then a section each. The sources and
     diffs are the first run's."""
@@ -160,7 +154,7 @@ def html_page(runs: list[tuple[str, RunData, Svgs]], extra: str | None = None) -
 <body>
 <h1>{e(heading)}</h1>
 {body}
-{_markdown_section(extra)}
+{_ddp_html(extra)}
 {_sources_section([data for _, data, _ in runs])}
 <script>{sources.SCRIPT}</script>
 </body></html>

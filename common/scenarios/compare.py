@@ -232,7 +232,6 @@ def _job(plan: Plan, variant, job_run: RunConfig, control: bool, replicate: int)
             **variant.environment(),
             "PYTHONUNBUFFERED": "1",
             "OMP_NUM_THREADS": str(job_run.threads),
-            REASON_ENV: str(reason_file(log_path)),
         },
         log_path=log_path,
         # one reference per replicate, at the base seed: the others are variants like any other
@@ -274,6 +273,8 @@ def _batches(plan: Plan) -> list[list[schedule.Job]]:
     for number, group in enumerate(batches, 1):
         for job in group:
             job.group = number
+            # where it leaves the line it stops for; a later group's copy of the reference too
+            job.environment[REASON_ENV] = str(reason_file(job.log_path))
     return batches
 
 
