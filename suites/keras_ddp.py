@@ -241,34 +241,26 @@ def build_model(run: RunConfig) -> keras.Model:
     if run.init == "torch":
         from suites import raw_pytorch
 
-        torch_model = raw_pytorch.build_model(run.with_(device="cpu", init="framework"))
-        copy_torch_weights(torch_model, model)
+        start_from_torch(model, raw_pytorch.build_model(run.with_(device="cpu", init="framework")))
     return model
 
 
-def copy_torch_weights(torch_model, keras_model: keras.Model) -> None:
-    """A torch nn.Sequential's weights into the same layers in Keras, from NCHW to NHWC layouts
-    (tests/test_keras_equivalence.py checks the two then compute the same function)."""
-    import torch
+def start_from_torch(model: keras.Model, torch_model, permute_flatten: bool = True) -> None:
+    """A torch nn.Sequential's weights into the same layers in Keras, in Keras' NHWC layouts
+    (common/task/weights.py; tests/test_init_torch.py checks the two then compute one function)."""
+    from common.task import weights
 
-    convs = [m for m in torch_model if isinstance(m, torch.nn.Conv2d)]
-    (linear_layer,) = [m for m in torch_model if isinstance(m, torch.nn.Linear)]
-    keras_convs = [layer for layer in keras_model.layers if isinstance(layer, layers.Conv2D)]
-    (flatten,) = [layer for layer in keras_model.layers if isinstance(layer, layers.Flatten)]
-    (dense,) = [layer for layer in keras_model.layers if isinstance(layer, layers.Dense)]
+    arrays = weights.channels_last(
+        [p.detach().cpu().numpy() for p in torch_model.parameters()], permute_flatten
+    )
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights([arrays.pop(0) for _ in layer.weights])
 
-    def numpy(tensor):
-        return tensor.detach().cpu().numpy()
 
-    for conv, keras_conv in zip(convs, keras_convs, strict=True):
-        # torch (out, in, kh, kw) -> Keras (kh, kw, in, out)
-        keras_conv.set_weights([numpy(conv.weight).transpose(2, 3, 1, 0), numpy(conv.bias)])
-    # torch's Flatten lays the features out as (C, H, W), Keras' as (H, W, C): the Linear
-    # weight's columns, (out, C*H*W), become the Dense kernel's rows, (H*W*C, out).
-    height, width, channels = flatten.input.shape[1:]
-    weight = numpy(linear_layer.weight).reshape(-1, channels, height, width)
-    kernel = weight.transpose(2, 3, 1, 0).reshape(height * width * channels, -1)
-    dense.set_weights([kernel, numpy(linear_layer.bias)])
+def logits(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """The model's outputs for float32 (N, 28, 28) images (tests/test_init_torch.py)."""
+    return model.predict(to_inputs(images), verbose=0)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def test_keras_has_the_parameters_of_raw_pytorch(torch_model):
 def test_keras_with_raw_pytorch_weights_predicts_the_same_classes(torch_model):
     data, _ = task_data_for(RUN)
     keras_model = keras_suite.build_model(RUN)
-    keras_suite.copy_torch_weights(torch_model, keras_model)
+    keras_suite.start_from_torch(keras_model, torch_model)
 
     expected = raw_pytorch.predict(torch_model, data.test_images)
     predicted = keras_suite.predict(keras_model, data.test_images)
@@ -76,34 +76,3 @@ def test_keras_with_raw_pytorch_weights_predicts_the_same_classes(torch_model):
         f"test images ({int(np.sum(predicted != expected))} differ); the weights' layout "
         f"conversion or the Keras model is wrong"
     )
-
-
-def test_init_torch_starts_keras_from_raw_pytorchs_initial_weights():
-    """--init torch: before any training, Keras computes raw PyTorch's function for the seed."""
-    data, _ = task_data_for(RUN)
-    run = RUN.with_(init="torch", seed=3)
-    keras_model = keras_suite.build_model(run)
-    torch_model = raw_pytorch.build_model(run)
-    images = data.test_images[:500]
-    with torch.no_grad():
-        expected = torch_model.eval()(torch.from_numpy(images).unsqueeze(1)).numpy()
-    got = keras_model.predict(images[..., None], verbose=0)
-    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
-    # The same seed's own Keras init is another function altogether.
-    framework = keras_suite.build_model(run.with_(init="framework"))
-    assert np.abs(framework.predict(images[..., None], verbose=0) - expected).max() > 0.1
-
-
-def test_the_conversion_needs_the_flatten_permutation(torch_model):
-    """Guards the tests above: without the (C, H, W) -> (H, W, C) permutation of the Dense
-    kernel's rows, the copied weights compute another function and agreement collapses."""
-    data, _ = task_data_for(RUN)
-    keras_model = keras_suite.build_model(RUN)
-    keras_suite.copy_torch_weights(torch_model, keras_model)
-    (dense,) = [layer for layer in keras_model.layers if isinstance(layer, keras.layers.Dense)]
-    linear = torch_model[-1]
-    unpermuted = linear.weight.detach().numpy().T  # rows in torch's (C, H, W) order
-    dense.set_weights([unpermuted, linear.bias.detach().numpy()])
-    expected = raw_pytorch.predict(torch_model, data.test_images)
-    agreement = float(np.mean(keras_suite.predict(keras_model, data.test_images) == expected))
-    assert agreement < 0.5
