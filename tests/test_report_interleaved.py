@@ -5,6 +5,7 @@ against the blocks themselves, and summary.md against report/figures.json."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from common.measure import speed
-from common.report import figures, write_report
+from common.report import analysis, figures, write_report
+from common.task import registry
 
 FIXTURE = Path(__file__).parent / "fixtures" / "interleaved"
 
@@ -115,3 +117,40 @@ def test_a_file_that_is_not_a_record_is_refused(tmp_path):
     path.write_text('{"kind": "something else"}')
     with pytest.raises(figures.ReportError, match="not a comparison-figures record"):
         figures.read_figures(path)
+
+
+def test_a_suite_is_compared_with_its_nearest_relative(tmp_path, monkeypatch, run_dir):
+    """Lightning declared a relative of Keras on JAX (as Flax is): its ratio to that relative,
+    per replicate from the two processes' own blocks, pooled; a table; and a diff against it."""
+    assert "Against its nearest relative" not in (run_dir / "report" / "summary.md").read_text()
+    declared = [
+        dataclasses.replace(v, relative="keras[jax]") if v.suite == "lightning" else v
+        for v in registry.variants()
+    ]
+    monkeypatch.setattr(analysis, "known_variants", lambda: declared)
+    copy = tmp_path / "run"
+    shutil.copytree(FIXTURE, copy)
+    write_report(copy)
+    rows = {
+        r["label"]: r
+        for r in figures.read_figures(copy / "report" / figures.FILE)["runs"][0]["rows"]
+    }
+    relative = rows["lightning"]["speed"]["relative"]
+    assert relative["kind"] == "relative-figures" and relative["to"] == "keras[jax]"
+    for point, suffix in zip(relative["ratio"]["replicates"], ("", "#r2"), strict=True):
+        keras_blocks = blocks_of(copy, "keras[jax]" + suffix)
+        used, _ = speed.phases(keras_blocks, blocks_of(copy, "lightning" + suffix))
+        assert point == pytest.approx(speed.speed_ratio(keras_blocks, used).point)
+    ratio = relative["ratio"]
+    assert ratio["low"] < ratio["point"] < ratio["high"]
+    assert ratio["point"] > 2  # Keras on JAX runs at about a third of raw PyTorch's speed
+    assert relative["verdict"] == "faster"
+    assert "relative" not in rows["keras[jax]"]["speed"]  # the relative itself declares none
+    summary = (copy / "report" / "summary.md").read_text()
+    section = summary.split("# Against its nearest relative", 1)[1].split("\n#", 1)[0]
+    (line,) = [line for line in section.splitlines() if line.startswith("| lightning ")]
+    assert f"{ratio['point']:.2f} [{ratio['low']:.2f}, {ratio['high']:.2f}]" in line
+    assert "keras[jax]" in line and "faster" in line
+    page = (copy / "report" / "index.html").read_text()
+    assert '<details class="suite-diff" data-suite="lightning" data-base="keras"' in page
+    assert '<details class="suite-diff" data-suite="lightning" data-base="raw_pytorch"' in page

@@ -141,6 +141,22 @@ def test_groups_are_led_by_the_reference_and_fit_the_limit(tmp_path):
     assert split[1][0].log_path.name == "ref@2.log"
 
 
+def test_a_family_shares_a_group_where_it_fits(tmp_path):
+    """A suite and its relatives (adjacent in the jobs) are not split across groups, so their
+    ratio to each other pairs blocks of one round; a family larger than a group still splits."""
+    names = ["ref", "a", "b", "k1", "k2", "k3", "c"]
+    jobs = [job(tmp_path, name, reference=name == "ref") for name in names]
+    split = schedule.groups(jobs, max_alive=4, family=lambda j: j.label[0])
+    assert [[j.label for j in g] for g in split] == [
+        ["ref", "a", "b"],
+        ["ref@2", "k1", "k2", "k3"],
+        ["ref@3", "c"],
+    ]
+    big = [job(tmp_path, "ref", reference=True), *(job(tmp_path, f"k{i}") for i in range(5))]
+    split = schedule.groups(big, max_alive=4, family=lambda j: j.label[0])
+    assert [len(g) for g in split] == [4, 3]
+
+
 class FakeTurns:
     def __init__(self) -> None:
         self.taken, self.yielded = 1, []

@@ -45,6 +45,14 @@ def test_every_registration_has_the_registrations_keys_only(name):
     assert registry.Registration.__required_keys__ <= set(meta) <= keys
 
 
+def test_every_relative_is_another_known_variant():
+    """A suite's "relative" names the variant the report compares it with, side by side."""
+    known = {v.id for v in registry.variants()}
+    for variant in registry.variants(None):
+        if variant.relative:
+            assert variant.relative in known and variant.relative != variant.id, variant.suite
+
+
 def fake_suite(name: str, **changes) -> ModuleType:
     """A module with every contract function (taking the arguments the harness passes), changed."""
     module = ModuleType(f"suites.{name}")

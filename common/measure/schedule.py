@@ -15,6 +15,7 @@ another, and every group holds the reference job, so each ratio still pairs bloc
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -59,16 +60,26 @@ class Interrupted(Exception):
         self.signal_number = signal_number
 
 
-def groups(jobs: list[Job], max_alive: int = MAX_ALIVE) -> list[list[Job]]:
+def groups(
+    jobs: list[Job], max_alive: int = MAX_ALIVE, family: Callable[[Job], str] | None = None
+) -> list[list[Job]]:
     """Jobs split into groups of at most max_alive, each led by the reference job (the first
-    job). Each group's copy of the reference is a job of its own, with its own log."""
+    job). Each group's copy of the reference is a job of its own, with its own log. Jobs of one
+    family (adjacent in jobs: a suite and those compared with it) share a group where they fit
+    in one, so that their ratios to each other pair blocks of one round too."""
     if len(jobs) <= max_alive or not jobs[0].reference:
         for job in jobs:
             job.group = 1
         return [jobs]
     reference, others = jobs[0], jobs[1:]
     size = max_alive - 1
-    chunks = [others[i : i + size] for i in range(0, len(others), size)]
+    chunks: list[list[Job]] = []
+    for _, members in itertools.groupby(others, family or id):
+        kin = list(members)
+        if chunks and len(chunks[-1]) + len(kin) <= size:
+            chunks[-1] += kin
+        else:
+            chunks += [kin[i : i + size] for i in range(0, len(kin), size)]
     split = []
     for number, chunk in enumerate(chunks, 1):
         lead = reference

@@ -33,6 +33,7 @@ def analyse(data: RunData) -> RunData:
     """Fills in data's analysis, in place: its table rows with their speed figures, the flags
     and notes on them, the accuracy over seeds, the suites' LOC and diffs. Returns data."""
     shown = add_speed(data.jobs)
+    add_relative_speed(data.jobs)
     data.accuracy, data.accuracy_source = _accuracy(data, shown)
     data.training = sorted(shown, key=_table_order)
     data.flags = speed_flags(data)
@@ -52,6 +53,41 @@ def _table_order(row: Row) -> tuple:
 
 
 # --- speed figures -----------------------------------------------------------------------------
+def add_relative_speed(rows: list[Row]) -> None:
+    """Each row whose suite declares a nearest relative (registry.Variant.relative) other than
+    the reference: its ratio to that relative's row of the same group, replicate, mode (each
+    one's default, or the same mode), switch and seed (measured side by side as the reference's is), pooled over the replicates, in its
+    speed figures' "relative"."""
+    known = known_variants()
+    relatives = {v.id: v.relative for v in known if v.relative_suite}
+    if not relatives:
+        return
+    defaults = {v.id: (v.modes or ("default",))[0] for v in known}
+
+    def where(row: Row) -> tuple:
+        # Each in its own default mode (Flax's "xla" beside Keras' "graph"), else the same mode.
+        mode = "default" if row["mode"] == defaults.get(row["variant"]) else row["mode"]
+        return (row.get("group"), row.get("replicate", 1), mode, *_key(row)[2:4])
+
+    measured = [r for r in rows if not r.get("group_copy") and not r.get("control")]
+    found = {(r["variant"], *where(r)): r for r in measured}
+    draws: dict[tuple, list] = {}
+    for row in measured:
+        relative = found.get((relatives.get(row["variant"]), *where(row)))
+        if relative is not None:
+            draws.setdefault(_key(row), []).append(_pair_figures(row, relative)["ratio"])
+    pooled = speed.pool(draws)
+    for row in measured:
+        if row.get("replicate", 1) == 1 and _key(row) in pooled:
+            ratio = pooled[_key(row)]
+            row.setdefault("speed", {})["relative"] = {
+                "kind": "relative-figures",
+                "to": relatives[row["variant"]],
+                "ratio": ratio.as_dict(),
+                "verdict": speed.verdict(ratio),
+            }
+
+
 def _control_verdict(ratio: dict | None) -> str:
     if ratio is None:
         return "control: not measured"
@@ -299,25 +335,32 @@ def _accuracy(data: RunData, rows: list[Row]) -> tuple[list[dict], str]:
 
 # --- the suites' code --------------------------------------------------------------------------
 def _analyse_code(data: RunData) -> None:
-    """LOC and the diff against the reference of each suite the run or the registry names,
-    counted on the run's sources (data.sources: recorded, else today's)."""
+    """LOC and the diff against the reference (and against its nearest relative, where it
+    declares one) of each suite the run or the registry names, counted on the run's sources
+    (data.sources: recorded, else today's)."""
     named = {r["suite"] for r in [*data.training, *data.incomplete]}
     wanted = [s for s in data.sources if s in named or s in {v.suite for v in known_variants()}]
     data.source_loc = {s: code.count_source_lines(data.sources[s])["loc"] for s in wanted}
     reference = data.sources.get(registry.REFERENCE)
     data.diffs = {
-        suite: _diff(reference, data.sources[suite], suite)
+        suite: _diff(reference, data.sources[suite], (registry.REFERENCE, suite))
         for suite in wanted
         if reference is not None and suite != registry.REFERENCE
+    }
+    relatives = {v.suite: v.relative_suite for v in known_variants() if v.relative_suite}
+    data.relative_diffs = {
+        suite: (relative, _diff(data.sources[relative], data.sources[suite], (relative, suite)))
+        for suite in wanted
+        if (relative := relatives.get(suite)) in data.sources
     }
     data.suite_loc = _suite_loc(data)
 
 
 @functools.cache
-def _diff(reference: str, source: str, suite: str) -> tuple[code.SectionDiff, ...]:
-    """The suite's text against the reference's, section by section (several runs with the
-    same sources diff once)."""
-    return tuple(code.diff_sections(reference, source, (registry.REFERENCE, suite)))
+def _diff(base: str, source: str, names: tuple[str, str]) -> tuple[code.SectionDiff, ...]:
+    """The suite's text against the reference's or its relative's, section by section (several
+    runs with the same sources diff once); names: the two suites'."""
+    return tuple(code.diff_sections(base, source, names))
 
 
 def _suite_loc(data: RunData) -> dict[str, tuple[int, bool]]:

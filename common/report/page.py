@@ -20,6 +20,8 @@ from common.report.tables import (
     LOC_HEADERS,
     LOC_NOTE,
     OVERHEAD_HEADERS,
+    RELATIVE_HEADERS,
+    RELATIVE_NOTE,
     SIDE_BY_SIDE_NOTE,
     TTA_HEADERS,
     accuracy_note,
@@ -29,6 +31,7 @@ from common.report.tables import (
     loc_rows,
     notes,
     overhead_rows,
+    relative_rows,
     runs_rows,
     side_by_side_rows,
     training_rows,
@@ -85,6 +88,11 @@ def _run_section(data: RunData, plots: Svgs, depth: int = 2) -> str:
         tta = (
             f"<{h}>Accuracy over seeds</{h}>{_html_table(ACCURACY_HEADERS, accuracy_rows(data))}"
             f"<p>{e(accuracy_note(data))}</p>{tta}"
+        )
+    if relative := relative_rows(data):
+        tta = (
+            f"<{h}>Against its nearest relative</{h}>{_html_table(RELATIVE_HEADERS, relative)}"
+            f"<p>{e(RELATIVE_NOTE)}</p>{tta}"
         )
     if data.overhead:
         tta = (
@@ -182,7 +190,8 @@ def _sources_section(datas: list[RunData]) -> str:
     return (
         f'<h2 id="sources">Sources, section by section</h2>\n{intro}\n'
         f"{sources.aligned_view(shown, columns)}\n"
-        '<h2 id="diffs">What each suite changes against raw PyTorch</h2>\n'
+        '<h2 id="diffs">What each suite changes against raw PyTorch (and its nearest relative)'
+        "</h2>\n"
         f"<p>Counts: {e(MEASURE)}. {totals}</p>\n"
         f"{sources.diff_view(shown, columns)}"
     )

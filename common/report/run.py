@@ -51,6 +51,10 @@ class RunData:
     source_loc: dict[str, int] = field(default_factory=dict)  # LOC counted on the sources
     suite_loc: dict[str, tuple[int, bool]] = field(default_factory=dict)  # (LOC, measured)
     diffs: dict[str, tuple[code.SectionDiff, ...]] = field(default_factory=dict)  # vs reference
+    # {suite: (its nearest relative, the diff against it)}, for suites that declare one
+    relative_diffs: dict[str, tuple[str, tuple[code.SectionDiff, ...]]] = field(
+        default_factory=dict
+    )
     # the run's entry of report/figures.json once written (common/report/figures.py): what
     # the report renders its speed figures, flags and notes from
     figures: records.RunFigures | None = None

@@ -121,11 +121,24 @@ def aligned_view(data: RunData, suites: dict[str, str]) -> str:
 
 
 def diff_view(data: RunData, suites: dict[str, str]) -> str:
-    """Each suite against the reference: its totals, then each section's diff with its counts."""
+    """Each suite against the reference, and against its nearest relative where it declares
+    one: its totals, then each section's diff with its counts."""
+    pairs = [
+        (suite, base, diffs)
+        for suite in suites
+        for base, diffs in (
+            (registry.REFERENCE, data.diffs.get(suite)),
+            data.relative_diffs.get(suite, (None, None)),
+        )
+        if base is not None and diffs is not None
+    ]
+    return _diff_blocks(pairs)
+
+
+def _diff_blocks(pairs: list[tuple[str, str, tuple[code.SectionDiff, ...]]]) -> str:
     e = html.escape
     blocks = []
-    for number, suite in enumerate(s for s in suites if s in data.diffs):
-        diffs = data.diffs[suite]
+    for number, (suite, base, diffs) in enumerate(pairs):
         added, removed = code.lines_changed(list(diffs))
         parts = []
         for diff in diffs:
@@ -140,8 +153,9 @@ def diff_view(data: RunData, suites: dict[str, str]) -> str:
                 f"</b> +{diff.added} −{diff.removed}{apart}</summary>{body}</details>"
             )
         blocks.append(
-            f'<details class="suite-diff" data-suite="{e(suite)}"{" open" * (number == 0)}>'
-            f"<summary><b>{e(suite)}</b> against {e(registry.REFERENCE)}: +{added} −{removed} "
+            f'<details class="suite-diff" data-suite="{e(suite)}" data-base="{e(base)}"'
+            f"{' open' * (number == 0)}>"
+            f"<summary><b>{e(suite)}</b> against {e(base)}: +{added} −{removed} "
             f"code lines</summary>{''.join(parts)}</details>"
         )
     return f'<div class="diff">{"".join(blocks)}</div>'

@@ -22,6 +22,7 @@ from common.report.text import (
     source_changed,
     title,
 )
+from common.task import code
 
 HEADERS = (
     "suite",
@@ -66,6 +67,21 @@ LOC_HEADERS = (
     "harness LOC",
     "file LOC",
     "lines +/− vs raw PyTorch",
+)
+RELATIVE_HEADERS = (
+    "suite",
+    "mode",
+    "its nearest relative",
+    "lines +/− vs relative",
+    "speed vs relative [95% CI]",
+    "verdict",
+)
+RELATIVE_NOTE = (
+    'Each suite that declares a nearest relative (its SUITE\'s "relative") against it, beside '
+    "its comparison with raw PyTorch: the diff of the two examples, and the ratio of their "
+    "steady-state speeds, measured side by side in one group of processes and pooled over the "
+    "replicates as every ratio is (above 1: faster than the relative). What the relative's "
+    "framework adds or saves on the same backend."
 )
 ACCURACY_HEADERS = (
     "suite",
@@ -250,6 +266,31 @@ def loc_rows(data: RunData) -> list[list[str]]:
             ],
         )
     return list(rows.values())
+
+
+def relative_rows(data: RunData) -> list[list[str]]:
+    """Per row whose suite declares a relative: the lines changed against it and the speed ratio
+    to it (the row's speed figures' "relative", from analysis.add_relative_speed)."""
+    rows = []
+    for row in data.training:
+        relative = row.get("speed", {}).get("relative")
+        if relative is None and not (
+            row["mode"] == "default" and row["suite"] in data.relative_diffs
+        ):
+            continue
+        suite, diffs = data.relative_diffs.get(row["suite"], ("", ()))
+        added, removed = code.lines_changed(list(diffs))
+        rows.append(
+            [
+                row_name(row),
+                mode_text(row),
+                relative["to"] if relative else suite,
+                f"+{added} −{removed}" if diffs else "—",
+                interval_text(relative and relative["ratio"], ".2f"),
+                relative["verdict"] if relative else "not measured side by side",
+            ]
+        )
+    return rows
 
 
 def accuracy_rows(data: RunData) -> list[list[str]]:
@@ -521,6 +562,12 @@ def summary_parts(data: RunData, depth: int = 1, heading: str = "") -> list[str]
         _markdown_table(HEADERS, training_rows(data, markdown=True)),
         "\n".join(f"- {line}" for line in notes(data, markdown=True)),
     ]
+    if relative := relative_rows(data):
+        parts += [
+            f"{h}# Against its nearest relative",
+            _markdown_table(RELATIVE_HEADERS, relative),
+            RELATIVE_NOTE,
+        ]
     if data.overhead:
         parts += [
             f"{h}# Framework overhead per training step",

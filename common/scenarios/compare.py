@@ -262,14 +262,21 @@ def _batches(plan: Plan) -> list[list[schedule.Job]]:
         # any variant. Its ratio must read 1: it checks that the intervals hold what differs
         # between two processes of the same code.
         pairs += [(v, r, True) for v, r in plan.pairs if is_reference(v, r)]
+    families = {variant.id: variant.family for variant, _ in plan.pairs}
+    rank = {name: index for index, name in enumerate(dict.fromkeys(families.values()))}
+
+    def family(job: schedule.Job) -> str:
+        return families[job.result["variant"]]
+
     batches = []
     for replicate in range(1, plan.args.replicates + 1):
         jobs = [
             _job(plan, variant, job_run, control, replicate) for variant, job_run, control in pairs
         ]
-        # The reference leads every group, and its A/A control follows it into the first.
-        jobs.sort(key=lambda j: (not j.reference, not j.result["control"]))
-        batches += schedule.groups(jobs)
+        # The reference leads every group, and its A/A control follows it into the first; a
+        # suite's family (registry.Variant.family) stays together, in one group where it fits.
+        jobs.sort(key=lambda j: (not j.reference, not j.result["control"], rank[family(j)]))
+        batches += schedule.groups(jobs, family=family)
     for number, group in enumerate(batches, 1):
         for job in group:
             job.group = number

@@ -11,6 +11,8 @@ Optional keys: "backends" and "backend_env" for a framework whose backend is cho
 environment variable at import; every backend is then its own variant, run in its own process.
 "switches": the framework's own settings that cost time per step (a progress bar, a logger, a
 barebones trainer), which the overhead scenario measures beside the suite as written.
+"relative": the variant id of the suite's nearest relative ("keras[jax]" for Flax, "raw_pytorch"
+for Fabric): the report diffs the suite and compares its speed against it, beside raw PyTorch.
 "distributed": {"of": <suite>, "launcher": <name>} marks a data-parallel variant of another
 suite, started by a launcher of scenarios/distributed.py (torchrun, or one process with several XLA
 devices); "needs": "cuda" where the framework's data-parallel path runs on GPUs only. Such
@@ -77,6 +79,7 @@ class Registration(_Registration, total=False):
     switches: list[str]
     backends: list[str]
     backend_env: str
+    relative: str
     distributed: Distributed
 
 
@@ -196,6 +199,18 @@ class Variant:
     distributes: str | None = None  # the single-process suite this one runs data-parallel
     launcher: str | None = None
     needs: str | None = None  # "cuda": a data-parallel path that its framework wrote for GPUs
+    relative: str | None = None  # the variant id of its nearest relative, beside the reference
+
+    @property
+    def relative_suite(self) -> str | None:
+        """The suite of its nearest relative, when that is not the reference."""
+        suite = self.relative.partition("[")[0] if self.relative else None
+        return suite if suite != REFERENCE else None
+
+    @property
+    def family(self) -> str:
+        """The suite it is compared with side by side: its relative's, else its own."""
+        return self.relative_suite or self.suite
 
     @property
     def id(self) -> str:
@@ -277,7 +292,8 @@ def _suite_meta(path: Path) -> Registration:
 
 
 def variants(distributed: bool | None = False) -> list[Variant]:
-    """Every registered suite and backend, in a stable order (the reference suite first).
+    """Every registered suite and backend, in a stable order (the reference suite first, then by
+    family).
     distributed: False, the single-process suites (the comparison's); True, the data-parallel
     ones (the ddp scenario's); None, both."""
     found = []
@@ -298,6 +314,7 @@ def variants(distributed: bool | None = False) -> list[Variant]:
             distributes=parallel["of"] if parallel else None,
             launcher=parallel["launcher"] if parallel else None,
             needs=parallel.get("needs") if parallel else None,
+            relative=meta.get("relative"),
         )
         backends = meta.get("backends")
         if backends:
@@ -306,7 +323,11 @@ def variants(distributed: bool | None = False) -> list[Variant]:
             ]
         else:
             found.append(Variant(**common))
-    return sorted(found, key=lambda v: (v.suite != REFERENCE, v.suite))
+    # A suite compared with a relative follows its relative's rows (Flax and TensorFlow's own
+    # loop after Keras).
+    return sorted(
+        found, key=lambda v: (v.suite != REFERENCE, v.family, v.suite != v.family, v.suite)
+    )
 
 
 REFERENCE = "raw_pytorch"
