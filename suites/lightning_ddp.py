@@ -118,6 +118,7 @@ def make_trainer(run: RunConfig, callbacks: list[pl.Callback] | None = None) -> 
         accelerator=device.type,
         strategy="ddp",
         devices=int(os.environ["LOCAL_WORLD_SIZE"]),  # torchrun's --nproc-per-node
+        num_nodes=int(os.environ["WORLD_SIZE"]) // int(os.environ["LOCAL_WORLD_SIZE"]),  # --nnodes
         # The loader below shards itself, as raw_pytorch_ddp's does; with the default (True)
         # Lightning would put a DistributedSampler in place of the BatchSampler, one image a step.
         use_distributed_sampler=False,

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from common.task import registry
 ROOT = Path(__file__).resolve().parents[1]
 NPROC = 2
 STEP_EQUAL = ("raw_pytorch_ddp", "lightning_ddp", "ignite_ddp", "keras_ddp[jax]")
+TWO_NODES = tuple(name for name in STEP_EQUAL if name.endswith("_ddp"))  # torchrun's suites
 ENDS_WITHIN = 60  # seconds: a failed or killed rank ends the whole launch by then
 
 
@@ -38,29 +40,84 @@ def _variant(name: str) -> registry.Variant:
     return variant
 
 
-def _launch(variant, options, tmp_path, module=None, timeout=300) -> distributed.Launch:
-    nproc = NPROC if variant.distributes else 1
+def _launch(variant, options, tmp_path, module=None, timeout=300, nodes=None) -> distributed.Launch:
+    nproc = 1 if nodes else NPROC if variant.distributes else 1  # a rank per node, or NPROC
     return distributed.Launch(
-        distributed.launch_command(variant, nproc, options, module=module),
+        distributed.launch_command(variant, nproc, options, module=module, nodes=nodes),
         distributed.launch_environments(variant, nproc),
-        tmp_path / f"{variant.suite}.log",
+        tmp_path / f"{variant.suite}{f'-node{nodes.rank}' if nodes else ''}.log",
         timeout,
     )
 
 
-def _one_step(variant, tmp_path) -> dict[str, list[np.ndarray]]:
-    """Weights before and after one step of `variant`, launched as it is launched to train."""
+def _two_nodes(variant, options, tmp_path, module=None, timeout=300):
+    """Two "nodes" on this machine, one rank each, meeting at a port of node 0's, each launch run
+    in a thread of its own: the launches, their threads, and each one's outcome once it ends
+    (its LaunchFailed message, or None)."""
+    endpoint = f"127.0.0.1:{distributed.free_port()}"
+    launches = [
+        _launch(variant, options, tmp_path, module, timeout, distributed.Nodes(2, rank, endpoint))
+        for rank in range(2)
+    ]
+    outcome: dict[int, str | None] = {}
+
+    def run(index: int) -> None:
+        try:
+            launches[index].run()
+            outcome[index] = None
+        except distributed.LaunchFailed as error:
+            outcome[index] = str(error)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(2)]
+    threads[0].start()
+    _wait_for_port(endpoint)  # node 0's agent hosts the store, as on a machine of its own
+    threads[1].start()
+    return launches, threads, outcome
+
+
+def _wait_for_line(log: Path, text: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no {text!r} in {log} after {seconds} s")
+
+
+def _wait_for_port(endpoint: str, seconds: float = 60) -> None:
+    host, port = endpoint.rsplit(":", 1)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), 1):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens at {endpoint} after {seconds} s")
+
+
+def _one_step(variant, tmp_path, two_nodes=False) -> dict[str, list[np.ndarray]]:
+    """Weights before and after one step of `variant`, launched as it is launched to train (on
+    two nodes if asked)."""
     out = tmp_path / f"{variant.suite}.npz"
-    _launch(variant, [variant.id, str(out)], tmp_path, module="tests.ddp_one_step").run()
+    options = [variant.id, str(out)]
+    if two_nodes:
+        _, threads, outcome = _two_nodes(variant, options, tmp_path, "tests.ddp_one_step")
+        for thread in threads:
+            thread.join()
+        assert outcome == {0: None, 1: None}
+    else:
+        _launch(variant, options, tmp_path, module="tests.ddp_one_step").run()
     with np.load(out) as saved:
         count = len(saved.files) // 2
         return {when: [saved[f"{when}_{i}"] for i in range(count)] for when in ("before", "after")}
 
 
-@pytest.mark.parametrize("name", STEP_EQUAL)
-def test_one_data_parallel_step_equals_one_single_process_step(name, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "two_nodes"),
+    [(name, False) for name in STEP_EQUAL] + [(name, True) for name in TWO_NODES],
+)
+def test_one_data_parallel_step_equals_one_single_process_step(name, two_nodes, tmp_path):
     variant = _variant(name)
-    parallel = _one_step(variant, tmp_path)
+    parallel = _one_step(variant, tmp_path, two_nodes)
     single = _one_step(distributed.single_of(variant), tmp_path)
     for got, want in zip(parallel["before"], single["before"], strict=True):
         np.testing.assert_array_equal(got, want)  # the same start, so the same step is expected
@@ -88,14 +145,16 @@ def _ranks_of(launcher_pid: int, module: str) -> dict[int, int]:
     return ranks
 
 
-def _wait_for_ranks(launcher_pid: int, module: str, seconds: float = 60) -> dict[int, int]:
+def _wait_for_ranks(
+    launcher_pid: int, module: str, count: int = NPROC, seconds: float = 60
+) -> dict[int, int]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         ranks = _ranks_of(launcher_pid, module)
-        if len(ranks) == NPROC:
+        if len(ranks) == count:
             return ranks
         time.sleep(0.2)
-    raise AssertionError(f"{NPROC} ranks of {module} did not start within {seconds} s")
+    raise AssertionError(f"{count} ranks of {module} did not start within {seconds} s")
 
 
 def _gone(pids) -> bool:
@@ -140,13 +199,48 @@ def test_a_killed_rank_ends_the_launch_and_leaves_no_process(tmp_path):
     assert _gone(everything)
 
 
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGKILL])
+def test_killing_the_second_nodes_agent_ends_the_first_in_one_line(sent, tmp_path):
+    """SIGTERM: the agent stops its rank and leaves. SIGKILL: its rank is orphaned (torchrun
+    starts it in a session of its own) and the launch stops it; either way node 0's rank loses
+    its peer, and its agent ends."""
+    variant = _variant("raw_pytorch_ddp")
+    # Short epochs, far more of them than the test lasts: only the kill can end it.
+    options = ["--epochs", "1000", "--train-size", "2560", "--test-size", "500", "--threads", "1"]
+    launches, threads, outcome = _two_nodes(variant, options, tmp_path, timeout=600)
+    everything: list[int] = []
+    try:
+        agents = [_wait_for_launcher(launch) for launch in launches]
+        for agent in agents:
+            _wait_for_ranks(agent, variant.module_name, count=1)
+        everything = [*agents, *(pid for agent in agents for pid in processes.descendants(agent))]
+        # Into training: a node lost before its rank has joined the process group leaves the
+        # others waiting in init_process_group for its timeout (30 minutes), as torchrun does.
+        _wait_for_line(launches[0].log, "epoch 1/1000")
+        os.kill(agents[1], sent)
+        killed = time.monotonic()
+        threads[0].join(ENDS_WITHIN)
+        assert not threads[0].is_alive(), f"node 0 outlived node 1's agent by {ENDS_WITHIN} s"
+        ended = time.monotonic() - killed
+        threads[1].join(ENDS_WITHIN)
+    finally:  # however the test ends, nothing it started is left for the next test to find
+        for pid in everything:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert ended < ENDS_WITHIN
+    message = outcome[0]
+    assert message and "\n" not in message and message.startswith("rank 0 failed"), message
+    assert _gone(everything)
+
+
 def _wait_for_launcher(launch: distributed.Launch, seconds: float = 30) -> int:
     """The pid of the launcher a Launch started in another thread (a child of this process)."""
+    wanted = b"".join(part.encode() + b"\0" for part in launch.command)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for pid in processes.descendants(os.getpid()):
             try:
-                if b"torch.distributed.run" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if Path(f"/proc/{pid}/cmdline").read_bytes() == wanted:
                     return pid
             except OSError:
                 continue

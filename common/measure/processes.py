@@ -31,6 +31,20 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def started(pid: int) -> int | None:
+    """When pid started (clock ticks after boot), None when it is gone: with its pid, it names
+    one process, even after the pid is given to another."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def below(pid: int) -> dict[int, int | None]:
+    """Every process below pid now, with when it started: what stop() is given as `seen`."""
+    return {child: started(child) for child in descendants(pid)}
+
+
 def exists(pid: int) -> bool:
     """Whether pid is a live process (a zombie has exited; its parent reaps it)."""
     try:
@@ -40,17 +54,25 @@ def exists(pid: int) -> bool:
     return state != "Z"
 
 
-def stop(process: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
+def stop(
+    process: subprocess.Popen,
+    grace: float = GRACE_SECONDS,
+    seen: dict[int, int | None] | None = None,
+) -> None:
     """SIGTERM a process started in a session of its own, its process group and every process
     below it (torchrun starts its ranks in sessions of their own, so the group alone does not
-    reach them), then SIGKILL what is left after grace seconds."""
-    below = descendants(process.pid)
+    reach them), then SIGKILL what is left after grace seconds. `seen` (from below()) names
+    processes once below it: a rank whose torchrun was killed is re-parented, out of its reach,
+    and goes too if it is still the process that was seen."""
+    found = descendants(process.pid)
+    found += [pid for pid, start in (seen or {}).items() if pid not in found and start is not None
+              and started(pid) == start]  # fmt: skip
     if process.poll() is None:
-        below.append(process.pid)
+        found.append(process.pid)
     for signal_number in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal_number)  # what was orphaned in its group goes too
-        alive = [pid for pid in below if _signal(pid, signal_number)]
+        alive = [pid for pid in found if _signal(pid, signal_number)]
         deadline = time.monotonic() + grace
         while alive and time.monotonic() < deadline:
             process.poll()  # reaps the process once it has exited

@@ -56,8 +56,8 @@ def _table_order(row: Row) -> tuple:
 def add_relative_speed(rows: list[Row]) -> None:
     """Each row whose suite declares a nearest relative (registry.Variant.relative) other than
     the reference: its ratio to that relative's row of the same group, replicate, mode (each
-    one's default, or the same mode), switch and seed (measured side by side as the reference's is), pooled over the replicates, in its
-    speed figures' "relative"."""
+    one's default, or the same mode), switch and seed (measured side by side, as the
+    reference's is), pooled over the replicates, in its speed figures' "relative"."""
     known = known_variants()
     relatives = {v.id: v.relative for v in known if v.relative_suite}
     if not relatives:

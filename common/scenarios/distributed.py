@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -46,15 +47,37 @@ NPROC = 2
 STARTUP = {"epochs": 1, "test_size": 1000}  # one global batch of training: start-up dominates
 
 
+@dataclass(frozen=True)
+class Nodes:
+    """torchrun's multi-node rendezvous: this launch is node `rank` of `count`, and every node's
+    agent meets the others at `endpoint` (HOST:PORT of node 0, which hosts the c10d store)."""
+
+    count: int
+    rank: int
+    endpoint: str
+
+    def options(self) -> list[str]:
+        return [f"--nnodes={self.count}", f"--node-rank={self.rank}", "--rdzv-backend=c10d",
+                f"--rdzv-endpoint={self.endpoint}"]  # fmt: skip
+
+
 def launch_command(
-    variant: registry.Variant, nproc: int, options: list[str], module: str | None = None
+    variant: registry.Variant,
+    nproc: int,
+    options: list[str],
+    module: str | None = None,
+    nodes: Nodes | None = None,
 ) -> list[str]:
-    """The command that starts `variant` (or another module, as it would be) on nproc ranks."""
+    """The command that starts `variant` (or another module, as it would be) on nproc ranks, or
+    on nproc ranks of each node."""
     module = module or variant.module_name
     if variant.launcher == "torchrun":
         # --standalone: a rendezvous on localhost at a free port, chosen by torchrun.
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+        rendezvous = nodes.options() if nodes else ["--standalone"]
+        return [sys.executable, "-m", "torch.distributed.run", *rendezvous,
                 f"--nproc-per-node={nproc}", "-m", module, *options]  # fmt: skip
+    if nodes:
+        raise SettingError(f"{variant.id} is not launched by torchrun: one node only")
     return [sys.executable, "-m", module, *options]  # one process (with nproc XLA devices)
 
 
@@ -126,6 +149,7 @@ class Launch:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         launched: list[subprocess.Popen] = []
+        seen: dict[int, int | None] = {}  # every rank seen, to stop it though its launcher died
         try:
             for environment, log in zip(self.environments, self.logs(), strict=True):
                 with log.open("w") as out:
@@ -133,20 +157,23 @@ class Launch:
                         self.command, cwd=paths.ROOT, env=environment, stdout=out,
                         stderr=subprocess.STDOUT, start_new_session=True,
                     ))  # fmt: skip
-            self._watch(launched, start)
+            self._watch(launched, start, seen)
         finally:
             for process in launched:
-                processes.stop(process)  # what a launcher left behind goes too
+                processes.stop(process, seen=seen)  # what a launcher left behind goes too
         return time.perf_counter() - start
 
-    def _watch(self, launched: list[subprocess.Popen], start: float) -> None:
+    def _watch(self, launched: list[subprocess.Popen], start: float, seen: dict) -> None:
         """Until every process has ended well; the first that fails ends them all."""
-        while True:
+        for polls in itertools.count():
+            if polls % 5 == 0:  # once a second: the ranks start once and live long
+                for process in launched:
+                    seen.update(processes.below(process.pid))
             codes = [process.poll() for process in launched]
             for index, returned in enumerate(codes):
                 if returned not in (None, 0):
                     for process in launched:
-                        processes.stop(process)
+                        processes.stop(process, seen=seen)
                     output = self.logs()[index].read_text(errors="replace")
                     rank = index if len(launched) > 1 else None
                     raise LaunchFailed(failure_line(output, returned, rank))
