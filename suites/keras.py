@@ -248,7 +248,7 @@ def start_from_torch(model: keras.Model, torch_model, permute_flatten: bool = Tr
             layer.set_weights([arrays.pop(0) for _ in layer.weights])
 
 
-def logits(model: keras.Model, images: np.ndarray) -> np.ndarray:
+def logits_of(model: keras.Model, images: np.ndarray) -> np.ndarray:
     """The model's outputs for float32 (N, 28, 28) images (tests/test_init_torch.py)."""
     return model.predict(to_inputs(images), verbose=0)
 

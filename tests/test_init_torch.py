@@ -2,7 +2,7 @@
 initial weights computes raw PyTorch's function before any training.
 
 Each such suite's harness defines start_from_torch(model, torch_model, permute_flatten) and
-logits(model, images); the conversion itself is common/task/weights.py. A suite without them is
+logits_of(model, images); the conversion itself is common/task/weights.py. A suite without them is
 one of the torch family, whose own init is torch's already. Keras reads KERAS_BACKEND at import,
 so each backend is tested in its own process (tox runs this file once per backend).
 """
@@ -46,10 +46,10 @@ def _converted(suite, run: RunConfig):
 
 def test_init_torch_computes_raw_pytorchs_function(suite, run):
     images, _, expected = _converted(suite, run)
-    got = suite.module.logits(suite.module.build_model(run), images)
+    got = suite.module.logits_of(suite.module.build_model(run), images)
     np.testing.assert_allclose(got, expected, rtol=TOLERANCE, atol=TOLERANCE)
     # The same seed's own initialization is another function altogether.
-    own = suite.module.logits(suite.module.build_model(run.with_(init="framework")), images)
+    own = suite.module.logits_of(suite.module.build_model(run.with_(init="framework")), images)
     assert np.abs(own - expected).max() > 0.1
 
 
@@ -60,4 +60,4 @@ def test_the_conversion_needs_the_flatten_permutation(suite):
     images, torch_model, expected = _converted(suite, run)
     model = suite.module.build_model(run)
     suite.module.start_from_torch(model, torch_model, permute_flatten=False)
-    assert np.abs(suite.module.logits(model, images) - expected).max() > 0.1
+    assert np.abs(suite.module.logits_of(model, images) - expected).max() > 0.1
