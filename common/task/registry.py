@@ -11,6 +11,8 @@ Optional keys: "backends" and "backend_env" for a framework whose backend is cho
 environment variable at import; every backend is then its own variant, run in its own process.
 "switches": the framework's own settings that cost time per step (a progress bar, a logger, a
 barebones trainer), which the overhead scenario measures beside the suite as written.
+"relative": the variant id of the suite's nearest relative ("keras[jax]" for Flax, "raw_pytorch"
+for Fabric): the report diffs the suite and compares its speed against it, beside raw PyTorch.
 "distributed": {"of": <suite>, "launcher": <name>} marks a data-parallel variant of another
 suite, started by a launcher of scenarios/distributed.py (torchrun, or one process with several XLA
 devices); "needs": "cuda" where the framework's data-parallel path runs on GPUs only. Such
@@ -77,6 +79,7 @@ class Registration(_Registration, total=False):
     switches: list[str]
     backends: list[str]
     backend_env: str
+    relative: str
     distributed: Distributed
 
 
