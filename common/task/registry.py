@@ -15,6 +15,8 @@ barebones trainer), which the overhead scenario measures beside the suite as wri
 suite, started by a launcher of scenarios/distributed.py (torchrun, or one process with several XLA
 devices); "needs": "cuda" where the framework's data-parallel path runs on GPUs only. Such
 suites are the ddp scenario's alone: variants() leaves them out unless asked.
+"relative": the variant id of the suite's nearest relative, which the report diffs and compares
+it against besides the reference.
 
 The functions every suite module defines, the contract (the same for every framework), are
 declared once, by the Protocol Suite below; load() checks each module against it. describe,
@@ -78,6 +80,7 @@ class Registration(_Registration, total=False):
     backends: list[str]
     backend_env: str
     distributed: Distributed
+    relative: str  # the variant id of its nearest relative
 
 
 class Hooks(Protocol):
