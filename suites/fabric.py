@@ -135,10 +135,11 @@ def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
 
 # --- save / load -------------------------------------------------------------------------------
 def save(model: nn.Module, path: Path) -> Path:
+    fabric = make_fabric(str(next(model.parameters()).device))
     path = Path(path).with_suffix(".pt")
-    # Instead of torch.save(model.state_dict()): the strategy decides which process writes what
-    # (on one device, this one writes the model's state_dict under "model").
-    make_fabric(str(next(model.parameters()).device)).save(path, {"model": model})
+    # Instead of torch.save(model.state_dict()): Fabric's strategy decides which process writes
+    # what; on one device, this one writes the model's state_dict under "model".
+    fabric.save(path, {"model": model})
     return path
 
 
