@@ -14,7 +14,11 @@ rather than in the examples:
   Engine (not DeterministicEngine) leaves the loader's shuffle and the RNGs alone. Lightning stops
   an epoch at len(loader) where a for loop runs the sampler dry: when train_size is a multiple of
   the batch size, that skips RandomSampler's last (empty) randperm draw and from epoch 2 the
-  shuffle differs. Full MNIST (60,000 = 468.75 batches) is not a multiple: identical.
+  shuffle differs. Full MNIST (60,000 = 468.75 batches) is not a multiple: identical. Fabric's
+  setup_dataloaders, on one device, keeps the loader's sampler and runs it dry as a for loop does,
+  only moving each batch to the device (a distributed strategy would wrap the sampler in a
+  DistributedSamplerWrapper unless use_distributed_sampler=False); Fabric(), setup and backward
+  draw nothing, and the Fabric suite seeds with torch.manual_seed, as raw PyTorch does.
 - Dropout masks: evaluation must draw nothing from torch's global generator. A DataLoader without
   its own generator draws a base seed from it on every pass, so every evaluation loader gets a
   generator of its own; Lightning's sanity-check validation is off (it would not shift the RNG,
@@ -33,7 +37,7 @@ from common.measure.hooks import TrainingHooks
 from common.task import RunConfig, registry
 from conftest import task_data_for
 
-STEP_EQUIVALENT = ("lightning", "ignite", "fastai")
+STEP_EQUIVALENT = ("lightning", "ignite", "fastai", "fabric")
 STEPS = 50
 RUN = RunConfig(epochs=1, train_size=STEPS * task.BATCH_SIZE, test_size=1000)
 
