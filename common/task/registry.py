@@ -11,6 +11,8 @@ Optional keys: "backends" and "backend_env" for a framework whose backend is cho
 environment variable at import; every backend is then its own variant, run in its own process.
 "switches": the framework's own settings that cost time per step (a progress bar, a logger, a
 barebones trainer), which the overhead scenario measures beside the suite as written.
+"relative": the id of the variant nearest to it (Flax's is "keras[jax]"), which the report diffs
+and compares it against besides the reference.
 "distributed": {"of": <suite>, "launcher": <name>} marks a data-parallel variant of another
 suite, started by a launcher of scenarios/distributed.py (torchrun, or one process with several XLA
 devices); "needs": "cuda" where the framework's data-parallel path runs on GPUs only. Such
@@ -78,6 +80,7 @@ class Registration(_Registration, total=False):
     backends: list[str]
     backend_env: str
     distributed: Distributed
+    relative: str  # the id of its nearest variant, compared against besides the reference
 
 
 class Hooks(Protocol):
