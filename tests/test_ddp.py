@@ -26,7 +26,7 @@ from common.task import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 NPROC = 2
-STEP_EQUAL = ("raw_pytorch_ddp", "lightning_ddp", "ignite_ddp", "keras_ddp[jax]")
+STEP_EQUAL = ("raw_pytorch_ddp", "lightning_ddp", "ignite_ddp", "keras_ddp[jax]", "flax_ddp")
 ENDS_WITHIN = 60  # seconds: a failed or killed rank ends the whole launch by then
 
 
