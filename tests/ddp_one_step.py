@@ -24,6 +24,10 @@ def weights(trained) -> list[np.ndarray]:
     """A model's parameters, in order, whatever holds them."""
     if hasattr(trained, "get_weights"):  # Keras
         return [np.asarray(w) for w in trained.get_weights()]
+    flax = sys.modules.get("flax")  # imported by a Flax suite, and only then
+    if flax is not None and isinstance(trained, flax.nnx.Module):  # its Params, in path order
+        params = flax.nnx.state(trained, flax.nnx.Param)
+        return [np.asarray(p) for p in sys.modules["jax"].tree.leaves(params)]
     module = getattr(trained, "model", trained)  # fastai's Learner holds its model
     module = getattr(module, "module", module)  # DistributedDataParallel wraps it
     return [p.detach().cpu().numpy().copy() for p in module.parameters()]

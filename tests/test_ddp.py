@@ -27,8 +27,15 @@ from common.task import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 NPROC = 2
-STEP_EQUAL = ("raw_pytorch_ddp", "lightning_ddp", "ignite_ddp", "fabric_ddp", "keras_ddp[jax]")
-TWO_NODES = tuple(name for name in STEP_EQUAL if name.endswith("_ddp"))  # torchrun's suites
+STEP_EQUAL = (
+    "raw_pytorch_ddp", "lightning_ddp", "ignite_ddp", "fabric_ddp", "keras_ddp[jax]", "flax_ddp"
+)  # fmt: skip
+# torchrun's suites, which its multi-node rendezvous launches on two "nodes" too
+TWO_NODES = tuple(
+    v.id
+    for v in registry.variants(distributed=True)
+    if v.id in STEP_EQUAL and v.launcher == "torchrun"
+)
 ENDS_WITHIN = 60  # seconds: a failed or killed rank ends the whole launch by then
 
 
