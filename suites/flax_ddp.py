@@ -279,7 +279,7 @@ def start_from_torch(model: nnx.Module, torch_model, permute_flatten: bool = Tru
     assert not arrays, f"{len(arrays)} of torch's arrays have no layer here"
 
 
-def logits(model: nnx.Module, images: np.ndarray) -> np.ndarray:
+def logits_of(model: nnx.Module, images: np.ndarray) -> np.ndarray:
     """The model's outputs for float32 (N, 28, 28) images (tests/test_init_torch.py)."""
     model.eval()
     return np.asarray(model(to_inputs(images)))
