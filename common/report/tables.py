@@ -473,6 +473,8 @@ def align(headers) -> list[str]:
         if headers == RUNS_HEADERS
         else 1
         if headers == LOC_HEADERS
+        else 3
+        if headers == RELATIVE_HEADERS
         else 2
     )
     return ["left"] * numeric_from + ["right"] * (len(headers) - numeric_from)
