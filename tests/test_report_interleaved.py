@@ -154,3 +154,24 @@ def test_a_suite_is_compared_with_its_nearest_relative(tmp_path, monkeypatch, ru
     page = (copy / "report" / "index.html").read_text()
     assert '<details class="suite-diff" data-suite="lightning" data-base="keras"' in page
     assert '<details class="suite-diff" data-suite="lightning" data-base="raw_pytorch"' in page
+
+
+def test_a_stopped_process_is_reported_from_the_rounds_it_ran(tmp_path):
+    """Ctrl-C mid-run: runs.json keeps the blocks an unfinished process reported, and the report
+    gives its ratio over those rounds, said to be so far (issue 21, case 7)."""
+    copy = tmp_path / "run"
+    shutil.copytree(FIXTURE, copy)
+    runs = json.loads((copy / "runs.json").read_text())
+    (entry,) = [e for e in runs["variants"] if e["label"] == "lightning"]
+    ran = blocks_of(copy, "lightning")[:12]  # stopped after 12 of its blocks
+    entry.update(status="interrupted", blocks=ran, error="interrupted (SIGINT)")
+    (copy / entry["json"]).unlink()
+    (copy / "runs.json").write_text(json.dumps(runs))
+    write_report(copy)
+    expected = speed.speed_ratio(blocks_of(copy, "raw_pytorch"), ran)
+    assert expected is not None and expected.pairs == 11  # the first block is start-up
+    summary = (copy / "report" / "summary.md").read_text()
+    training = summary.split("## Training", 1)[1].split("\n## ", 1)[0]
+    (line,) = [line for line in training.splitlines() if line.startswith("| lightning ")]
+    cell = f"{expected.point:.2f} [{expected.low:.2f}, {expected.high:.2f}] (11 rounds)"
+    assert "INTERRUPTED" in line and cell in line and "(so far)" in line

@@ -34,6 +34,7 @@ def analyse(data: RunData) -> RunData:
     and notes on them, the accuracy over seeds, the suites' LOC and diffs. Returns data."""
     shown = add_speed(data.jobs)
     add_relative_speed(data.jobs)
+    add_partial_speed(data)
     data.accuracy, data.accuracy_source = _accuracy(data, shown)
     data.training = sorted(shown, key=_table_order)
     data.flags = speed_flags(data)
@@ -85,6 +86,34 @@ def add_relative_speed(rows: list[Row]) -> None:
                 "to": relatives[row["variant"]],
                 "ratio": ratio.as_dict(),
                 "verdict": speed.verdict(ratio),
+            }
+
+
+def add_partial_speed(data: RunData) -> None:
+    """A process stopped mid-run (Ctrl-C, a signal) leaves the blocks it ran in runs.json: its
+    ratio to its group's reference over the rounds both ran, in the entry's "partial_speed",
+    when there are enough of them for an interval (the reference's own blocks come from its
+    finished record, or from runs.json when it was stopped too)."""
+    references = {
+        r.get("group"): r.get("blocks") or [] for r in data.jobs if r.get("reference_job")
+    }
+    for entry in data.incomplete:
+        if entry.get("reference") and entry.get("blocks"):
+            references.setdefault(entry.get("group"), entry["blocks"])
+    for entry in data.incomplete:
+        blocks = entry.get("blocks")
+        if not blocks or entry.get("reference"):
+            continue
+        ratio = speed.speed_ratio(references.get(entry.get("group"), []), blocks)
+        if ratio is not None:
+            entry["partial_speed"] = {
+                "kind": "partial-speed",
+                "ratio": ratio.as_dict(),
+                "verdict": (
+                    _control_verdict(ratio.as_dict())
+                    if entry.get("control")
+                    else speed.verdict(ratio)
+                ),
             }
 
 

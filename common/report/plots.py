@@ -71,7 +71,7 @@ def plot_throughput(data: RunData) -> Figure | None:
     ax.set_xlim(0, max(p + h for p, h in zip(points, highs, strict=True)) * 1.45)
     _replicate_ticks(ax, rows)
     ax.set_xlabel(
-        "steady speed ÷ raw PyTorch's (median of same-round pairs), pooled over replicates "
+        "steady speed ÷ raw PyTorch's (median of same-round pairs),\npooled over replicates "
         "(ticks); bars: 95% interval"
         if has_intervals
         else "training images/s ÷ raw PyTorch's: single measurement, no interval"

@@ -202,7 +202,7 @@ def _incomplete_cells(data: RunData, entry: Row, markdown: bool) -> list[str]:
     error = entry.get("error") or ""
     error = error if len(error) <= ERROR_WIDTH else error[:ERROR_WIDTH] + "…"
     error = md_code(error) if markdown and error else error
-    return [
+    cells = [
         entry.get("label", entry["variant"]),
         (variant.backend if variant else None) or "",
         "—",
@@ -211,6 +211,13 @@ def _incomplete_cells(data: RunData, entry: Row, markdown: bool) -> list[str]:
         error,
         *[""] * (len(HEADERS) - NUMERIC_FROM - 3),
     ]
+    if partial := entry.get("partial_speed"):  # the rounds it ran before it was stopped
+        ratio = partial["ratio"]
+        cells[HEADERS.index("vs raw PyTorch [95% CI]")] = (
+            f"{interval_text(ratio, '.2f')} ({ratio['pairs']} rounds)"
+        )
+        cells[HEADERS.index("verdict")] = f"{partial['verdict']} (so far)"
+    return cells
 
 
 def overhead_rows(data: RunData) -> list[list[str]]:
