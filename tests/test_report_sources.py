@@ -150,6 +150,10 @@ def test_a_ddp_section_from_another_run_says_so(tmp_path):
     assert "|---|" not in page and "| data-parallel suite |" not in page  # no raw markdown
     assert "<table" in html_section and re.search(r"<th>data-parallel suite\s*</th>", html_section)
     assert "<strong>Not this run&#x27;s</strong>" in html_section
+    # every data-parallel suite the record measured, raw PyTorch's (its own launch) among them
+    rows = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ")]
+    assert rows[1:5] == ["raw_pytorch_ddp", "lightning_ddp", "ignite_ddp", "keras_ddp[jax]"]
+    assert "raw_pytorch_ddp: its own launch, 2026-11-30T03:00:48" in section
 
 
 def test_no_plot_text_runs_off_its_figure(tmp_path):

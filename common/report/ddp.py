@@ -78,7 +78,17 @@ def read_section(run_dir: Path, elsewhere: str | None = None) -> DdpSection | No
             f"machine is quiet."
         )
     rows = [_row(entry) for entry in run["variants"]]
+    for part in _parts(Path(run_dir)):  # a record made of several launches of one machine
+        rows[:0] = [_row(entry) for entry in part["variants"]]
+        names = ", ".join(entry["variant"] for entry in part["variants"])
+        paragraphs.append(f"{names}: its own launch, {part['started']}, on the same machine.")
     return DdpSection("Data-parallel training (ddp scenario)", paragraphs, rows)
+
+
+def _parts(run_dir: Path) -> list[dict]:
+    """The ddp runs kept in a record's sub-folders (docs/results/ddp-quiet/raw_pytorch/)."""
+    found = [json.loads(path.read_text()) for path in sorted(run_dir.glob("*/ddp.json"))]
+    return [run for run in found if run.get("kind") == "ddp-run"]
 
 
 def _row(entry: dict) -> list[str]:
