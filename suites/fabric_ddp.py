@@ -70,6 +70,7 @@ def make_fabric(requested: str) -> Fabric:
         accelerator=device.type,
         strategy="ddp",
         devices=int(os.environ["LOCAL_WORLD_SIZE"]),  # torchrun's --nproc-per-node
+        num_nodes=int(os.environ["WORLD_SIZE"]) // int(os.environ["LOCAL_WORLD_SIZE"]),  # --nnodes
     )
     # Under torchrun the processes exist already: launch() joins them in a process group (the
     # first call; later ones find the group there) and sets each rank's device.
