@@ -16,13 +16,13 @@ from common.report.text import (
     environment_facts,
     fmt,
     interval_text,
+    lines_text,
     md_code,
     mode_text,
     row_name,
     source_changed,
     title,
 )
-from common.task import code
 
 HEADERS = (
     "suite",
@@ -281,18 +281,15 @@ def relative_rows(data: RunData) -> list[list[str]]:
     rows = []
     for row in data.training:
         relative = row.get("speed", {}).get("relative")
-        if relative is None and not (
-            row["mode"] == "default" and row["suite"] in data.relative_diffs
-        ):
+        suite, diffs = data.relative_diffs.get(row["suite"], (None, None))
+        if relative is None and (suite is None or row.get("group_copy") or row.get("control")):
             continue
-        suite, diffs = data.relative_diffs.get(row["suite"], ("", ()))
-        added, removed = code.lines_changed(list(diffs))
         rows.append(
             [
                 row_name(row),
                 mode_text(row),
-                relative["to"] if relative else suite,
-                f"+{added} −{removed}" if diffs else "—",
+                relative["to"] if relative else str(suite),
+                lines_text(diffs),
                 interval_text(relative and relative["ratio"], ".2f"),
                 relative["verdict"] if relative else "not measured side by side",
             ]

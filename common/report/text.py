@@ -110,9 +110,14 @@ def changed_text(data: RunData, suite: str) -> str:
     (on the run's sources: the copies it recorded, else today's)."""
     if suite == registry.REFERENCE:
         return "0 (reference)"
-    if suite not in data.diffs:
+    return lines_text(data.diffs.get(suite))
+
+
+def lines_text(diffs) -> str:
+    """A diff's code lines added and removed, "+a −r", or "—" where there is none."""
+    if diffs is None:
         return "—"
-    added, removed = code.lines_changed(list(data.diffs[suite]))
+    added, removed = code.lines_changed(list(diffs))
     return f"+{added} −{removed}"
 
 
