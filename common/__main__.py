@@ -2,7 +2,9 @@
 
 compare        the comparison and its scenarios (--quick, --modes, --overhead, --seeds, ...)
 ddp            the data-parallel suites against their single-process suites
-instructions   overhead per step in instructions, under valgrind
+instructions   overhead per step in instructions, under valgrind; --compare A B: the gate
+attribution    where the per-step overhead goes: calls by package, operators, instructions
+versions       each framework's per-step cost across its releases, in uv-built environments
 report RUN     the report of a run folder (summary.md, index.html, plots)
 figures RUN..  runs side by side from their figures records (docs/results.md's three-run table)
 """
@@ -16,6 +18,8 @@ COMMANDS = {
     "compare": "common.scenarios.compare",
     "ddp": "common.scenarios.distributed",
     "instructions": "common.scenarios.instructions",
+    "attribution": "common.scenarios.attribution",
+    "versions": "common.scenarios.versions",
     "report": "common.report",
     "figures": "common.report.figures",
 }

@@ -35,7 +35,12 @@ TINY = {
         "--max-load", "100",
     ],
     "common.scenarios.instructions": ["--suite", "raw_pytorch", "--steps", "2", "--repeats", "1"],
+    "common.scenarios.attribution": ["--suite", "raw_pytorch", "--steps", "2", "--repeats", "1"],
+    "common.scenarios.versions": [
+        "--suite", "ignite", "--releases", "1", "--steps", "2", "--convnet-images", "512",
+    ],
 }  # fmt: skip
+VALGRIND = {"instructions", "attribution", "versions"}  # the envs that count under valgrind
 NOT_ENTRY_POINTS = {"tests", "lint"}  # the test command itself, and its linters
 
 
@@ -63,7 +68,7 @@ def test_every_entry_point_has_a_tiny_run():
 
 def _run(env: str, out: Path) -> subprocess.CompletedProcess:
     command = ENVIRONMENTS[env]
-    if command[2] == "common.scenarios.instructions" and not shutil.which("valgrind"):
+    if env in VALGRIND and not shutil.which("valgrind"):
         pytest.skip("valgrind is not installed: apt-get install valgrind")
     argv = [sys.executable, *command[1:], *TINY[command[2]], "--out", str(out)]
     environment = {**os.environ, "PYTHONHASHSEED": "0"}  # as tox.ini sets it
@@ -80,7 +85,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     return {}
 
 
-@pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if e not in ("ddp", "instructions")])
+@pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if e not in ("ddp", *VALGRIND)])
 def test_a_comparison_scenario_runs_end_to_end(env, tmp_path, runs):
     _run(env, tmp_path)
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.is_symlink()]
@@ -99,9 +104,21 @@ def test_the_ddp_scenario_runs_end_to_end(tmp_path):
     assert json.loads(record.read_text())["kind"] == "ddp-run"
 
 
-def test_the_instruction_counts_run_end_to_end(tmp_path):
-    done = _run("instructions", tmp_path)
-    assert "raw_pytorch" in done.stdout
+@pytest.mark.parametrize(
+    ("env", "record"),
+    [
+        ("instructions", "attribution.json"),
+        ("attribution", "attribution.json"),
+        ("versions", "versions.json"),
+    ],
+)
+def test_a_counting_scenario_runs_end_to_end(env, record, tmp_path):
+    done = _run(env, tmp_path)
+    (found,) = [p for p in tmp_path.glob(f"*-{env}/{record}") if not p.parent.is_symlink()]
+    run = json.loads(found.read_text())
+    assert run["records"] and not [r for r in run["records"] if "error" in r], run["records"]
+    assert (found.parent / "summary.md").read_text().startswith("## ")
+    assert "raw_pytorch" in done.stdout or env == "versions"
 
 
 def test_a_report_of_two_runs(tmp_path, runs):

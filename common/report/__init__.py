@@ -27,16 +27,17 @@ from __future__ import annotations
 
 import argparse
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from common.report import figures, plots, seeds, tables
+from common.report import attributed, ddp, figures, plots, releases, seeds, tables
 from common.report.analysis import load_run
-from common.report.ddp import DdpSection
 from common.report.page import Svgs, html_page
 from common.report.plots import PLOTS, plot_modes
 from common.report.run import ReportError, RunData
+from common.report.section import Section
 from common.report.tables import HEADERS, training_rows
 from common.task import files, paths
 
@@ -71,11 +72,14 @@ def write_report(run_dir: Path, *more: Path, out: Path | None = None) -> Path:
         for i, (label, data) in enumerate(zip(labels, datas, strict=True), start=1)
     ]
     summary = tables.summary([(label, data) for label, data, _ in runs])
-    ddp = _ddp_section(dirs[0])
-    if ddp:  # the data-parallel scenario's newest run beside this one, else the committed one
-        summary += "\n" + ddp.markdown()
+    # Each scenario's newest run beside this one, else its committed record.
+    extra = tuple(s for s in (read(dirs[0].parent) for read in SECTIONS) if s is not None)
+    svgs: Svgs = {}
+    for section in extra:
+        summary += "\n" + section.markdown()
+        svgs.update(_write_plots(section.plots, out, ""))
     files.write_text(out / "summary.md", summary)
-    files.write_text(out / "index.html", html_page(runs, extra=ddp))
+    files.write_text(out / "index.html", html_page(runs, extra=extra, svgs=svgs))
     if not more and datas[0].accuracy_source == "this run":  # for comparisons' reports to merge
         data = datas[0]
         record = seeds.seeds_record(
@@ -105,21 +109,43 @@ def _write_plots(rendered: dict[str, Figure], out: Path, prefix: str) -> Svgs:
     return svgs
 
 
+def write_section(section: Section, out: Path) -> Path:
+    """A scenario's own report: its section as summary.md, and its plots, in its run folder."""
+    _write_plots(section.plots, out, "")
+    files.write_text(out / "summary.md", section.markdown())
+    return out / "summary.md"
+
+
 def _write_bytes(path: Path, data: bytes) -> None:
     files.atomic_write(path, lambda f: f.write(data))
 
 
-def _ddp_section(run_dir: Path) -> DdpSection | None:
-    from common.report.ddp import read_section
+def newest_or_committed(
+    read: Callable[[Path, str | None], Section | None], kind: str, record: str, command: str
+) -> Callable[[Path], Section | None]:
+    """A section reader: the scenario's newest run in the results folder, else its committed
+    record, which the section then says is from another machine or day."""
 
-    if section := read_section(paths.latest_link(Path(run_dir).parent, "ddp")):
-        return section  # the newest ddp run beside this one
-    committed = paths.RECORDS / "ddp-quiet"
-    return read_section(
-        committed,
-        elsewhere=f"the committed record {committed.relative_to(paths.ROOT)}, from another "
-        f"machine or day; `tox -e ddp` measures this one",
-    )
+    def found(results: Path) -> Section | None:
+        if section := read(paths.latest_link(results, kind), None):
+            return section
+        committed = paths.RECORDS / record
+        return read(
+            committed,
+            f"the committed record {committed.relative_to(paths.ROOT)}, from another "
+            f"machine or day; `{command}` measures this one",
+        )
+
+    return found
+
+
+SECTIONS = (
+    newest_or_committed(ddp.read_section, "ddp", "ddp-quiet", "tox -e ddp"),
+    newest_or_committed(
+        attributed.read_attribution, "attribution", "attribution", "tox -e attribution"
+    ),
+    newest_or_committed(releases.read_versions, "versions", "versions", "tox -e versions"),
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,8 +6,9 @@ scenarios/distributed.py writes it as the run's summary.md; the report includes 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
+
+from common.report.section import Section, Table, read_record
 
 QUIET_LOAD = 0.7  # 1-minute load average under which a timing counts as measured
 COMPARED = ("single", "distributed")
@@ -22,35 +23,17 @@ COLUMNS = (
 )
 
 
-@dataclass
-class DdpSection:
-    """The section as parts: its paragraphs (markdown's **bold** and `code` inline) and its
-    table's rows under COLUMNS. summary.md and index.html each render it from these."""
-
-    title: str
-    paragraphs: list[str]
-    rows: list[list[str]]
-
-    def markdown(self) -> str:
-        table = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        table += ["| " + " | ".join(row) + " |" for row in self.rows]
-        return "\n\n".join([f"## {self.title}", *self.paragraphs, "\n".join(table)]) + "\n"
-
-
 def ddp_section(run_dir: Path, elsewhere: str | None = None) -> str | None:
     """Markdown for a ddp run folder, or None when the folder holds no ddp.json."""
     section = read_section(run_dir, elsewhere)
     return section.markdown() if section else None
 
 
-def read_section(run_dir: Path, elsewhere: str | None = None) -> DdpSection | None:
+def read_section(run_dir: Path, elsewhere: str | None = None) -> Section | None:
     """The section of a ddp run folder, or None when the folder holds no ddp.json. elsewhere: a
     report's words for a ddp run that is not of its machine or its day (a committed record)."""
-    path = Path(run_dir) / "ddp.json"
-    if not path.exists():
-        return None
-    run = json.loads(path.read_text())
-    if run.get("kind") != "ddp-run":
+    run = read_record(run_dir, "ddp.json", "ddp-run")
+    if run is None:
         return None
     environment, settings = run["environment"], run["settings"]
     launches = [entry.get(key) or {} for entry in run["variants"] for key in COMPARED]
@@ -82,7 +65,7 @@ def read_section(run_dir: Path, elsewhere: str | None = None) -> DdpSection | No
         rows[:0] = [_row(entry) for entry in part["variants"]]
         names = ", ".join(entry["variant"] for entry in part["variants"])
         paragraphs.append(f"{names}: its own launch, {part['started']}, on the same machine.")
-    return DdpSection("Data-parallel training (ddp scenario)", paragraphs, rows)
+    return Section("Data-parallel training (ddp scenario)", paragraphs, [Table(COLUMNS, rows)])
 
 
 def _parts(run_dir: Path) -> list[dict]:

@@ -10,9 +10,8 @@ from pygments.formatters import HtmlFormatter
 from tabulate import tabulate
 
 from common.report import sources
-from common.report.ddp import COLUMNS as DDP_COLUMNS
-from common.report.ddp import DdpSection
 from common.report.run import RunData
+from common.report.section import Section
 from common.report.tables import (
     ACCURACY_HEADERS,
     GLANCE_HEADERS,
@@ -62,6 +61,13 @@ def _html_table(headers, rows) -> str:
     return tabulate(rows, headers, tablefmt="html", disable_numparse=True, colalign=align(headers))
 
 
+def _figure(name: str, svg: bytes) -> str:
+    return (
+        f'<figure><img alt="{html.escape(name)}" src="data:image/svg+xml;base64,'
+        f'{base64.b64encode(svg).decode()}"></figure>'
+    )
+
+
 def _run_section(data: RunData, plots: Svgs, depth: int = 2) -> str:
     """One run: its environment, tables, notes and plots, under headings of the given depth."""
     e, h = html.escape, f"h{depth}"
@@ -69,11 +75,7 @@ def _run_section(data: RunData, plots: Svgs, depth: int = 2) -> str:
     facts = "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in environment_facts(data))
     versions = _html_table(("distribution", "version"), sorted(env.get("versions", {}).items()))
     checksums = _html_table(("file", "sha256"), sorted(env.get("data_checksums", {}).items()))
-    figures = "".join(
-        f'<figure><img alt="{e(name)}" src="data:image/svg+xml;base64,'
-        f'{base64.b64encode(svg).decode()}"></figure>'
-        for name, svg in plots.items()
-    )
+    figures = "".join(_figure(name, svg) for name, svg in plots.items())
     tta = (
         f"<{h}>Time to accuracy</{h}>{_html_table(TTA_HEADERS, tta_rows(data))}"
         if data.time_to_accuracy
@@ -114,15 +116,24 @@ def _run_section(data: RunData, plots: Svgs, depth: int = 2) -> str:
 <{h}>Plots</{h}><div class="plots">{figures}</div>"""
 
 
-def _ddp_html(section: DdpSection | None) -> str:
-    """The data-parallel scenario's section (summary.md has it as markdown), as HTML."""
-    if section is None:
-        return ""
-    rows = [[_inline(cell) for cell in row] for row in section.rows]
+def _section_html(section: Section, svgs: Svgs) -> str:
+    """A scenario's section (summary.md has it as markdown), as HTML, its plots inline."""
+    tables = "".join(
+        (f"<p>{_inline(table.caption)}</p>" if table.caption else "")
+        + tabulate(
+            [[_inline(cell) for cell in row] for row in table.rows],
+            table.columns,
+            tablefmt="unsafehtml",
+            disable_numparse=True,
+        )
+        for table in section.tables
+    )
+    figures = "".join(_figure(name, svgs[name]) for name in section.plots if name in svgs)
     return (
         f'<div class="wide"><h2>{html.escape(section.title)}</h2>'
         + "".join(f"<p>{_inline(paragraph)}</p>" for paragraph in section.paragraphs)
-        + tabulate(rows, DDP_COLUMNS, tablefmt="unsafehtml", disable_numparse=True)
+        + tables
+        + (f'<div class="plots">{figures}</div>' if figures else "")
         + "</div>"
     )
 
@@ -134,7 +145,9 @@ def _inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
-def html_page(runs: list[tuple[str, RunData, Svgs]], extra: DdpSection | None = None) -> str:
+def html_page(
+    runs: list[tuple[str, RunData, Svgs]], extra: tuple[Section, ...] = (), svgs: Svgs | None = None
+) -> str:
     """index.html's text: runs is [(label, data, its plots)]; one run reads as before, several
     get a table of runs and a side-by-side table first, then a section each. The sources and
     diffs are the first run's."""
@@ -162,7 +175,7 @@ def html_page(runs: list[tuple[str, RunData, Svgs]], extra: DdpSection | None = 
 <body>
 <h1>{e(heading)}</h1>
 {body}
-{_ddp_html(extra)}
+{"".join(_section_html(section, svgs or {}) for section in extra)}
 {_sources_section([data for _, data, _ in runs])}
 <script>{sources.SCRIPT}</script>
 </body></html>

@@ -59,3 +59,7 @@ class Reserve:
 
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())
