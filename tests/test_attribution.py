@@ -79,7 +79,10 @@ def test_one_step_is_the_difference_of_n_and_2n_steps_and_setup_cancels():
 def test_repeats_disagree_by_their_largest_relative_difference():
     one = {"total": 100.0, "groups": {"x": 60.0, "y": 40.0, "tiny": 0.2}}
     other = {"total": 101.0, "groups": {"x": 60.0, "y": 41.0, "tiny": 0.9}}
-    assert attribution.disagreement([one, other]) == pytest.approx(1 / 41)  # tiny: under 1
+    found = attribution.disagreement([one, other])
+    assert found["relative"] == pytest.approx(1 / 41) and found["count"] == "y"
+    # a group under 1% of the total: its difference as a share of the total
+    assert found["small_groups"] == pytest.approx(0.7 / 101)
 
 
 CALLGRIND = """# callgrind format
@@ -206,6 +209,9 @@ def test_the_stub_loops_calls_per_step_are_counted_exactly(tmp_path):
     assert counting.GROUP_HARNESS not in record["calls"]["groups"]
     assert not [key for key in record["calls"]["keys"] if "batch_end" in key]
     assert record["operators"]["per_step"] is None  # no torch in this process
+    summary = (run / "summary.md").read_text()
+    assert summary.startswith("## Where the overhead goes (attribution scenario)")
+    assert "| stub | " in summary and (run / "attribution_calls.png").stat().st_size > 0
 
 
 @pytest.mark.skipif(not shutil.which("valgrind"), reason="apt-get install valgrind")

@@ -15,7 +15,7 @@ from common.task import registry
 ATTRIBUTION_TITLE = "Where the overhead goes (attribution scenario)"
 INTERPRETER = "python: "  # the label prefix of the interpreter's shared object
 NAMED_PER_CELL = 4  # groups or functions named per cell
-COUNT_KINDS_SHOWN = ("calls", "operators", "instructions")
+KINDS_SHOWN = ("calls", "operators", "instructions")
 
 OVERVIEW = (
     "suite",
@@ -26,7 +26,7 @@ OVERVIEW = (
     "torch operators / step (beyond)",
     "µs / step (beyond), clock",
     "µs the instructions explain",
-    "repeats differ by (largest, any count)",
+    "repeats differ by (largest; in which count)",
 )
 BY_PART = ("suite", "beyond raw PyTorch, by whose Python calls", "by shared object (instructions)")
 GROWN = (
@@ -84,10 +84,13 @@ def _explained(record: dict, reference: dict | None) -> tuple[str, str]:
 
 
 def _disagreement(record: dict) -> str:
-    found = [
-        record[k]["disagreement"] for k in ("calls", "operators", "instructions") if k in record
-    ]
-    return f"{max(found):.2%}" if found else "—"
+    """The largest difference between the repeats, and in which count."""
+    found = [(record[k]["disagreement"], k) for k in KINDS_SHOWN if record.get(k)]
+    if not found:
+        return "—"
+    worst, kind = max(found)
+    where = record[kind].get("disagreement_at", "?")
+    return f"{worst:.2%} ({kind}: {where})" if worst else "0.00%"
 
 
 def _overview_row(record: dict, reference: dict | None) -> list[str]:
