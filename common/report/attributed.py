@@ -89,8 +89,8 @@ def _disagreement(record: dict) -> str:
     if not found:
         return "—"
     worst, kind = max(found)
-    where = record[kind].get("disagreement_at", "?")
-    return f"{worst:.2%} ({kind}: {where})" if worst else "0.00%"
+    where = record[kind].get("disagreement_at")  # absent: an older run, any group at all
+    return f"{worst:.2%} ({kind}{': ' + where if where else ''})" if worst else "0.00%"
 
 
 def _overview_row(record: dict, reference: dict | None) -> list[str]:
@@ -163,8 +163,12 @@ def attribution_section(run: dict, elsewhere: str | None = None) -> Section:
         f"{run.get('batch_size', 8)}, 1 thread): each suite trained N = {run['steps']} and 2N "
         f"steps under each counter, the difference over N; {run['repeats']} independent "
         f"repeats. {environment.get('cpu', '?')}, {run['started']}; the scenario took "
-        f"{run['seconds'] / 60:.0f} min. The counts do not depend on the machine's load; the "
-        "µs column is a clock (one pass of 2,000 and 4,000 steps, no counter).",
+        f"{run['seconds'] / 60:.0f} min. The counts do not depend on the machine's load"
+        + (
+            "; the µs column is a clock (one pass of 2,000 and 4,000 steps, no counter)."
+            if any("microseconds_per_step" in r for r in records)
+            else " (this run has no clock pass: --no-time)."
+        ),
         "**Python calls**: every Python function call and every C function called from Python, "
         "by the package on whose behalf it runs (a standard-library call counts for the package "
         "that called into it; a C call for the package whose code made it); the harness's own "
@@ -174,8 +178,15 @@ def attribution_section(run: dict, elsewhere: str | None = None) -> Section:
         "every package's Python code, so its instructions cannot be split by package without a "
         "profiler that changes them; the calls split that part.",
     ]
+    overview = Table(OVERVIEW, [_overview_row(r, reference) for r in records])
+    if not any("microseconds_per_step" in r for r in records):  # run with --no-time
+        clocks = [i for i, name in enumerate(OVERVIEW) if "µs" in name]
+        overview = Table(
+            tuple(c for i, c in enumerate(OVERVIEW) if i not in clocks),
+            [[c for i, c in enumerate(row) if i not in clocks] for row in overview.rows],
+        )
     tables = [
-        Table(OVERVIEW, [_overview_row(r, reference) for r in records]),
+        overview,
         Table(BY_PART, parts, "Where the difference from raw PyTorch goes:"),
         Table(GROWN, grown, "The functions whose per-step counts grew most over raw PyTorch's:"),
     ]
