@@ -205,7 +205,7 @@ def calls_plot(records: list[dict]) -> Figure:
         for group, value in record["calls"]["groups"].items():
             totals[group] = totals.get(group, 0.0) + value
     groups = [g for g, _ in sorted(totals.items(), key=lambda item: -item[1])][:9]
-    fig = Figure(figsize=(8, 0.5 * len(shown) + 1.6), layout="constrained")
+    fig = Figure(figsize=(9.5, 0.5 * len(shown) + 1.6), layout="constrained")
     ax = fig.subplots()
     names = [r["variant"] for r in shown]
     left = [0.0] * len(shown)
@@ -221,7 +221,7 @@ def calls_plot(records: list[dict]) -> Figure:
     ax.invert_yaxis()
     ax.set_xlabel("Python calls per training step (exact count)")
     ax.set_title("Per-step Python calls, by the package on whose behalf they run")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
