@@ -200,7 +200,10 @@ def attribute_suite(variant: registry.Variant, args, echo=print) -> dict:
         "suite": variant.suite,
         "variant": variant.id,
         "framework": variant.framework,
-        "framework_version": next(iter(found.values()))["framework_version"],
+        # the version in the environment that ran it (--python), where a probe ran
+        "framework_version": next(
+            (probe["framework_version"] for probe in found.values()), variant.framework_version()
+        ),
         "model": args.model,
         "steps": args.steps,
         "process_seconds": dict(seconds),
