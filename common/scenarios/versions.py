@@ -5,8 +5,8 @@ base packages, and that release), and the suite, unchanged, runs in it: the attr
 scenario's counts of one step of the tiny model (Python calls and callgrind's instructions, N
 and 2N steps), its wall-clock microseconds per step, and one convnet epoch timed beside raw
 PyTorch's in the same environment. Then the regression gate compares each release with the one
-before it. The environments go to the cache (default: uv's own cache makes a rebuild take
-seconds), one folder per release.
+before it. The environments live in a temporary folder for the run's length, one folder per
+release (uv's cache makes each a matter of seconds: the packages are linked from it).
 
     python -m common versions                      # every release below
     python -m common versions --suite lightning    # one framework's
@@ -28,7 +28,6 @@ from pathlib import Path
 
 from common.scenarios import attribution, gate, new_run_folder, write_run
 from common.task import files, paths, registry
-from common.task.data import default_cache_dir
 
 
 @dataclass(frozen=True)
@@ -254,8 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--environments",
         type=Path,
-        default=default_cache_dir() / "versions",
-        help="where the releases' environments go (default: the project's cache)",
+        help="keep the releases' environments here (default: a temporary folder, removed after)",
     )
     parser.add_argument("--out", type=Path, default=paths.RESULTS)
     return parser
@@ -287,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         next(v for v in registry.variants() if v.suite == registry.REFERENCE),
         _counting(args, sys.executable),
     )
-    records = _measure_all(releases, args)
+    with tempfile.TemporaryDirectory(prefix="versions-") as temporary:
+        args.environments = args.environments or Path(temporary)
+        records = _measure_all(releases, args)
     gate_steps(records, args.factor)
     attribution.add_overheads([reference, *records])
     from common.report import releases as release_report
