@@ -217,9 +217,12 @@ def test_no_modes_plot_without_mode_rows(tmp_path):
 
 
 # --- index.html --------------------------------------------------------------------------------
-def test_html_is_self_contained(page):
+def test_html_is_self_contained(page, out):
     links = TextOf(page).links
-    assert len(links) == len(PLOTS)
+    # the run's plots, and the scenarios' sections' (the committed attribution and versions runs)
+    sections = {path.stem for path in out.glob("*.svg")} - set(PLOTS)
+    assert "attribution_calls" in sections
+    assert len(links) == len(PLOTS) + len(sections)
     assert all(link.startswith("data:image/svg+xml;base64,") for link in links)
     assert "url(" not in page and "@import" not in page
     assert "<link" not in page
@@ -430,7 +433,8 @@ def test_two_runs_side_by_side_each_ratio_within_its_run(two_runs):
     for prefix in ("run1-", "run2-"):
         for name in PLOTS:
             assert (summary.parent / f"{prefix}{name}.svg").exists()
-    assert len(TextOf(page).links) == 2 * len(PLOTS)
+    sections = [p for p in summary.parent.glob("*.svg") if not p.name.startswith("run")]
+    assert len(TextOf(page).links) == 2 * len(PLOTS) + len(sections)
 
 
 def test_one_report_from_two_folders_on_the_command_line(two_runs, tmp_path, capsys):
