@@ -239,3 +239,48 @@ def test_the_gate_fails_a_planted_regression_and_passes_an_unchanged_rerun(tmp_p
     # the stub's function whose calls grew: a tenth of its step's five (forward, len twice,
     # np.arange, and np.dot's Python dispatcher)
     assert "suites.stub.gradient (calls) +0.5" in regressed.stdout
+
+
+# --- across releases ----------------------------------------------------------------------------
+def _release(version: str, per_step: float, released: str) -> dict:
+    return {
+        "kind": "attribution-suite", "suite": "lightning", "variant": "lightning",
+        "label": f"lightning {version}", "build_seconds": 20.0, "microseconds_per_step": 900.0,
+        "release": {"variant": "lightning", "distribution": "pytorch-lightning",
+                    "version": version, "released": released, "over_torch_bound": False},
+        "instructions": {"per_step": per_step, "keys": {"/lib/libpython.so\tf": per_step}},
+        "calls": {"per_step": 3000.0, "made": {}},
+        "convnet": {"suite": 900.0, "reference": 1000.0, "ratio": 0.9},
+    }  # fmt: skip
+
+
+def test_each_release_is_gated_against_the_one_before_it():
+    from common.report import releases
+    from common.scenarios import versions
+
+    records = [
+        _release("2.4.0", 5_000_000, "2024-08-07"),
+        _release("2.5.6", 5_020_000, "2025-11-05"),
+        _release("2.6.6", 5_600_000, "2026-09-10"),
+    ]
+    versions.gate_steps(records, 1.05)
+    assert "gate" not in records[0]
+    assert not records[1]["gate"]["regressed"] and records[2]["gate"]["regressed"]
+    assert records[2]["gate"]["against"] == "lightning 2.5.6"
+    run = {"records": records, "reference": {"instructions": {"per_step": 1.2e6},
+           "calls": {"per_step": 287.0}}, "steps": 50, "convnet_images": 20_000,
+           "started": "2026-12-06T07:13:28", "seconds": 3000.0}  # fmt: skip
+    text = releases.versions_section(run).markdown()
+    assert "| pytorch-lightning 2.6.6 (2026-09-10) | 5,600,000 |" in text
+    assert "**regressed**: 1.116x lightning 2.5.6" in text
+
+
+def test_the_newest_releases_of_each_framework():
+    from common.scenarios import versions
+
+    newest = versions._newest(list(versions.RELEASES), 1)
+    assert {(r.variant, r.version) for r in newest} >= {
+        ("lightning", "2.6.6"),
+        ("fastai", "2.8.12"),
+    }
+    assert len(newest) == len({r.variant for r in versions.RELEASES})
