@@ -44,6 +44,9 @@ def _row(record: dict) -> list[str]:
         shown = f"{record[kind]['per_step']:,.0f}"
         return shown if beyond is None else f"{shown} ({beyond:+,.0f})"
 
+    if "convnet" not in record:  # counted, not timed
+        clock = f"not timed: {record.get('clock_error', 'no clock pass')[:80]}"
+        return [name, counted("instructions"), counted("calls"), clock, "", "", _gate(record)]
     convnet = record["convnet"]
     return [
         name,
@@ -70,7 +73,13 @@ def versions_section(run: dict, elsewhere: str | None = None) -> Section:
         f"{reference['calls']['per_step']:,.0f} calls; the µs column is a clock; the convnet "
         f"epoch ({run['convnet_images']:,} images) is timed beside raw PyTorch's in the same "
         f"environment, one after the other. {environment.get('cpu', '?')}, {run['started']}; "
-        f"the scenario took {run['seconds'] / 60:.0f} min.",
+        f"the scenario took {run['seconds'] / 60:.0f} min"
+        + (
+            f"; its clocks were measured again, on a quiet machine, at {run['clocked']} "
+            "(`--clocks-again`)."
+            if run.get("clocked")
+            else "."
+        ),
         "The gate fails a release whose instructions per step exceed the release before it by "
         "more than its factor, and names the functions that grew most "
         "(`python -m common instructions --compare A B` on any two runs).",

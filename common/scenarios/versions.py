@@ -210,16 +210,41 @@ def _measure_all(releases: list[Release], args) -> list[dict]:
                 failed = {"kind": "attribution-suite", "suite": release.variant, "label": label}
                 records.append({**failed, "release": asdict(release), "error": str(error)})
                 print(f"    {label} failed: {error}")
-        print("the clocks, one process at a time:")
-        for record in records:
-            if "error" not in record:
-                try:
-                    time_release(record, args)
-                except attribution.ProbeFailed as error:
-                    record["error"] = str(error)
+        clock_all(records, args)
     except KeyboardInterrupt:
         print("interrupted: keeping what was measured")
     return records
+
+
+def clock_all(records: list[dict], args) -> None:
+    """The clocks of every counted release, one process at a time; a release whose clock fails
+    keeps its counts and says so (clock_error)."""
+    print("the clocks, one process at a time:")
+    for record in records:
+        if "error" not in record:
+            try:
+                time_release(record, args)
+            except attribution.ProbeFailed as error:
+                record["clock_error"] = str(error)
+                print(f"    {record['label']}: {error}")
+
+
+def clock_again(run_dir: Path, args) -> dict:
+    """An earlier run's clocks measured anew (its environments rebuilt; its counts kept): for a
+    run whose clocks a busy machine disturbed or a signal stopped."""
+    run = files.read_json(run_dir / "versions.json")
+    counted = [r for r in run["records"] if "instructions" in r]
+    with tempfile.TemporaryDirectory(prefix="versions-") as temporary:
+        for record in counted:
+            for stale in ("error", "clock_error", "microseconds_per_step", "convnet"):
+                record.pop(stale, None)
+            release = Release(**record["release"])
+            folder = Path(temporary) / f"{release.distribution}-{release.version}"
+            record["build_seconds"] = build(release, folder)
+            record["python"] = str(folder / "bin" / "python")
+        clock_all(counted, args)
+    run["clocked"] = dt.datetime.now().isoformat(timespec="seconds")
+    return run
 
 
 def _newest(releases: list[Release], count: int) -> set[Release]:
@@ -255,6 +280,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="keep the releases' environments here (default: a temporary folder, removed after)",
     )
+    parser.add_argument(
+        "--clocks-again",
+        type=Path,
+        metavar="RUN",
+        help="measure an earlier versions run's clocks anew in its folder, keeping its counts",
+    )
     parser.add_argument("--out", type=Path, default=paths.RESULTS)
     return parser
 
@@ -278,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(
             2, f"{parser.prog}: error: valgrind is not installed (apt-get install valgrind)\n"
         )
+    if args.clocks_again:
+        return _clocks_again(parser, args)
     started = dt.datetime.now()
     run_dir = new_run_folder(parser, args.out, started, "versions")
     print(f"{len(releases)} releases, N = {args.steps} -> {run_dir}")
@@ -302,7 +335,21 @@ def main(argv: list[str] | None = None) -> int:
         "records": records,
     }
     print(write_run(run_dir, "versions", "versions.json", record, release_report.read_versions))
-    return 1 if any("error" in r for r in records) else 0
+    return 1 if any("error" in r or "clock_error" in r for r in records) else 0
+
+
+def _clocks_again(parser: argparse.ArgumentParser, args) -> int:
+    from common.report import releases as release_report
+
+    if not (args.clocks_again / "versions.json").is_file():
+        parser.error(f"--clocks-again {args.clocks_again}: no versions.json in that folder")
+    run = clock_again(args.clocks_again, args)
+    gate_steps(run["records"], args.factor)
+    attribution.add_overheads([run["reference"], *run["records"]])
+    print(
+        write_run(args.clocks_again, "versions", "versions.json", run, release_report.read_versions)
+    )
+    return 1 if any("error" in r or "clock_error" in r for r in run["records"]) else 0
 
 
 if __name__ == "__main__":
