@@ -250,7 +250,7 @@ def _release(version: str, per_step: float, released: str) -> dict:
                     "version": version, "released": released, "over_torch_bound": False},
         "instructions": {"per_step": per_step, "keys": {"/lib/libpython.so\tf": per_step}},
         "calls": {"per_step": 3000.0, "made": {}},
-        "convnet": {"suite": 900.0, "reference": 1000.0, "ratio": 0.9},
+        "convnet": {"suite_us": 1000.0, "reference_us": 900.0, "ratio": 0.9},
     }  # fmt: skip
 
 
@@ -268,7 +268,7 @@ def test_each_release_is_gated_against_the_one_before_it():
     assert not records[1]["gate"]["regressed"] and records[2]["gate"]["regressed"]
     assert records[2]["gate"]["against"] == "lightning 2.5.6"
     run = {"records": records, "reference": {"instructions": {"per_step": 1.2e6},
-           "calls": {"per_step": 287.0}}, "steps": 50, "convnet_images": 20_000,
+           "calls": {"per_step": 287.0}}, "steps": 50, "convnet_steps": 50,
            "started": "2026-12-06T07:13:28", "seconds": 3000.0}  # fmt: skip
     text = releases.versions_section(run).markdown()
     assert "| pytorch-lightning 2.6.6 (2026-09-10) | 5,600,000 |" in text

@@ -37,7 +37,7 @@ TINY = {
     "common.scenarios.instructions": ["--suite", "raw_pytorch", "--steps", "2", "--repeats", "1"],
     "common.scenarios.attribution": ["--suite", "raw_pytorch", "--steps", "2", "--repeats", "1"],
     "common.scenarios.versions": [
-        "--suite", "ignite", "--releases", "1", "--steps", "2", "--convnet-images", "512",
+        "--suite", "ignite", "--releases", "1", "--steps", "2", "--convnet-steps", "2",
     ],
 }  # fmt: skip
 VALGRIND = {"instructions", "attribution", "versions"}  # the envs that count under valgrind

@@ -15,7 +15,7 @@ RELEASE_COLUMNS = (
     "instructions / step (beyond raw PyTorch)",
     "Python calls / step (beyond)",
     "µs / step, clock",
-    "convnet epoch, speed vs raw PyTorch",
+    "convnet step, speed vs raw PyTorch (ms a step)",
     "environment built in",
     "gate against the release before",
 )
@@ -53,7 +53,8 @@ def _row(record: dict) -> list[str]:
         counted("instructions"),
         counted("calls"),
         f"{record['microseconds_per_step']:,.0f}",
-        f"{convnet['ratio']:.2f}x ({convnet['suite']:,.0f} / {convnet['reference']:,.0f} images/s)",
+        f"{convnet['ratio']:.2f}x ({convnet['suite_us'] / 1e3:.1f} / "
+        f"{convnet['reference_us'] / 1e3:.1f})",
         f"{record['build_seconds']:.1f} s",
         _gate(record),
     ]
@@ -70,9 +71,10 @@ def versions_section(run: dict, elsewhere: str | None = None) -> Section:
         "uv's cache warm, bytecode compiled), the suite unchanged. Counts of one step of the tiny "
         f"model (N = {run['steps']} and 2N steps, as in the attribution scenario), beyond raw "
         f"PyTorch's {reference['instructions']['per_step']:,.0f} instructions and "
-        f"{reference['calls']['per_step']:,.0f} calls; the µs column is a clock; the convnet "
-        f"epoch ({run['convnet_images']:,} images) is timed beside raw PyTorch's in the same "
-        f"environment, one after the other. {environment.get('cpu', '?')}, {run['started']}; "
+        f"{reference['calls']['per_step']:,.0f} calls; the µs column is a clock, and so is the "
+        f"convnet's time per step ({run['convnet_steps']} and 2x as many steps of batch 128, one "
+        "thread, after a warm-up) beside raw PyTorch's in the same environment, one process "
+        f"at a time. {environment.get('cpu', '?')}, {run['started']}; "
         f"the scenario took {run['seconds'] / 60:.0f} min"
         + (
             f"; its clocks were measured again, on a quiet machine, at {run['clocked']} "

@@ -239,12 +239,16 @@ def _said(record: dict, kind: str) -> str:
     return f"{counts['per_step']:,.0f} {kind}{agree}"
 
 
-def microseconds(variant: registry.Variant, args) -> float:
-    """Wall-clock microseconds of one step, N and 2N steps without a counter (one pair: a
-    clock, not a count; the overhead scenario measures it with intervals)."""
-    steps = TIME_STEPS[args.model]
+def microseconds(
+    variant: registry.Variant, args, model: str | None = None, steps: int | None = None
+) -> float:
+    """Wall-clock microseconds of one step, N and 2N steps without a counter, after the probe's
+    warm-up (one pair: a clock, not a count; the overhead scenario measures it with intervals).
+    model and steps: args.model's and its TIME_STEPS unless given."""
+    model = model or args.model
+    steps = steps or TIME_STEPS[model]
     short, long = (
-        run_probe("time", variant, n * steps, args.model, args.python)["seconds"] for n in (1, 2)
+        run_probe("time", variant, n * steps, model, args.python)["seconds"] for n in (1, 2)
     )
     return (long - short) / steps * 1e6
 
