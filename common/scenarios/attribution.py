@@ -40,7 +40,10 @@ AGREEMENT = 0.01  # the issue's bar: two independent runs agree within 1% on eve
 # held to the same bar as a share of the total: its relative difference is the noise of a
 # few hundred instructions (a malloc that lands differently), not a different count.
 FLOOR = 0.01
-TOP = 25  # functions kept per count in the record
+TOP = 25  # functions shown per count in the record's top lists
+# Functions whose per-step counts a record keeps, the largest first, for the gate to name what
+# grew (every one of several thousand C functions made a record of several MB).
+KEPT = 300
 # The wall-clock pass's N: enough steps that a step's microseconds stand above a process's noise.
 TIME_STEPS = {"linear": 2000, "convnet": 100}
 
@@ -174,6 +177,11 @@ def disagreement(repeats: list[dict]) -> dict:
     return worst
 
 
+def largest(keys: Mapping[str, float], n: int = KEPT) -> dict[str, float]:
+    """The n keys of largest magnitude, with their values."""
+    return dict(sorted(keys.items(), key=lambda item: -abs(item[1]))[:n])
+
+
 def top(keys: Mapping[str, float], n: int = TOP) -> list[list]:
     """The n largest keys, split back into their fields, with their per-step value."""
     ranked = sorted(keys.items(), key=lambda item: -abs(item[1]))[:n]
@@ -220,8 +228,8 @@ def attribute_suite(variant: registry.Variant, args, echo=print) -> dict:
             "groups": repeats[0]["groups"],
             "repeat_groups": [r["groups"] for r in repeats],
             "top": top(repeats[0]["keys"]),
-            "keys": repeats[0]["keys"],
-            **({"made": repeats[0]["made"]} if "made" in repeats[0] else {}),
+            "keys": largest(repeats[0]["keys"]),
+            **({"made": largest(repeats[0]["made"])} if "made" in repeats[0] else {}),
             "disagreement": spread["relative"],
             "disagreement_at": spread["count"],
             "small_groups_disagreement": spread["small_groups"],
